@@ -1,0 +1,52 @@
+//! `heartguard keygen`: a new Ed25519 key pair for access tokens. The private key (PKCS#8 PEM, mode
+//! 600) stays with the auth component; the public key (SPKI PEM) goes to every other component.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+
+use super::Outcome;
+
+/// Writes `jwt-private.pem` and `jwt-public.pem` into `out_dir`.
+pub fn run(out_dir: &Path, force: bool) -> Outcome {
+    match write_pair(out_dir, force) {
+        Ok(()) => {
+            println!(
+                "wrote {} (keep it secret: JWT_PRIVATE_KEY_FILE of the auth component)",
+                out_dir.join("jwt-private.pem").display()
+            );
+            println!(
+                "wrote {} (JWT_PUBLIC_KEY_FILE of every other component)",
+                out_dir.join("jwt-public.pem").display()
+            );
+            Outcome::Ok
+        }
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+fn write_pair(out_dir: &Path, force: bool) -> Result<(), String> {
+    let private = out_dir.join("jwt-private.pem");
+    let public = out_dir.join("jwt-public.pem");
+    for p in [&private, &public] {
+        if p.exists() && !force {
+            return Err(format!("{} exists; pass --force to replace it", p.display()));
+        }
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let key = SigningKey::from_bytes(&seed);
+    let private_pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| format!("encoding the private key: {e}"))?;
+    let public_pem = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| format!("encoding the public key: {e}"))?;
+    crate::cmd::up::write_private_file(&private, private_pem.as_bytes())?;
+    std::fs::write(&public, public_pem.as_bytes()).map_err(|e| format!("{}: {e}", public.display()))?;
+    Ok(())
+}

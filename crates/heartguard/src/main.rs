@@ -1,0 +1,101 @@
+//! The `heartguard` binary: one command line for running, migrating, seeding and checking the platform.
+//! Each subcommand lives in `cmd/`; this file only parses arguments and maps outcomes to exit codes.
+
+mod cmd;
+mod pgcluster;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hg_platform::Component;
+
+/// HeartGuard — remote cardiac monitoring platform.
+///
+/// Configuration comes from environment variables (see docs/configuration.md), optionally read from
+/// an env file given with --env-file; variables exported in the environment win over the file.
+#[derive(Parser)]
+#[command(name = "heartguard", version, propagate_version = true)]
+struct Cli {
+    /// Read configuration variables from this file (KEY=value lines).
+    #[arg(long, global = true, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole platform on this machine, in one process, with demo data.
+    ///
+    /// Migrates the database, seeds catalogs and the demo installation, starts all 13 components on
+    /// their ports and prints every URL and the demo logins. Without DATABASE_URL it provisions a
+    /// private PostgreSQL cluster under HEARTGUARD_DATA_DIR (default .heartguard) from the system's
+    /// PostgreSQL binaries. Redis and RabbitMQ are used when REDIS_URL / AMQP_URL are set, in-process
+    /// stand-ins otherwise. Stops cleanly on Ctrl-C or SIGTERM.
+    Up {
+        /// Seed only catalogs, roles and permissions, not the demo organizations and accounts.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Run the named components (the distributed deployment: one or several per process).
+    ///
+    /// Components: gateway, auth, organization, user, patient, device, timeseries, inference, alert,
+    /// notification, media, audit, admin. Each listens on its port (GATEWAY_PORT=5000 …
+    /// AUDIT_PORT=5011, ADMIN_PORT=8080) and answers /health, /ready and /metrics.
+    Serve {
+        /// Components to run.
+        #[arg(required = true, value_name = "COMPONENT")]
+        components: Vec<Component>,
+    },
+    /// Apply pending database migrations (a no-op when the schema is current).
+    Migrate,
+    /// Load catalogs, roles, permissions and defaults (idempotent); with --demo, the demo installation.
+    ///
+    /// With ADMIN_PASSWORD set, also creates the superadmin admin@heartguard.com when missing. The demo
+    /// accounts use ADMIN_PASSWORD and DEMO_PASSWORD, or generated passwords printed at the end.
+    Seed {
+        /// Also load the demo organizations, accounts, patients, devices, vitals and alerts.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Verify connectivity as the deployment guide asks: database (and its TLS), Redis, RabbitMQ,
+    /// the gateway and every component's readiness. Prints one ✓/✗ line per check; exits 1 on any ✗.
+    Check,
+    /// Write a new Ed25519 key pair for signing access tokens (jwt-private.pem, jwt-public.pem).
+    Keygen {
+        /// Directory to write the two files into.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        out_dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    hg_platform::tls::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env_file = cli.env_file.as_deref();
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Up { no_demo } => cmd::up::run(env_file, !no_demo).await,
+            Command::Serve { components } => cmd::serve::run(env_file, &components).await,
+            Command::Migrate => cmd::migrate::run(env_file).await,
+            Command::Seed { demo } => cmd::seed::run(env_file, demo).await,
+            Command::Check => cmd::check::run(env_file).await,
+            Command::Keygen { out_dir, force } => cmd::keygen::run(&out_dir, force),
+        }
+    });
+    // Don't wait for stray background tasks (a relay mid-retry) once the command is done.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    outcome.exit_code()
+}

@@ -1,0 +1,384 @@
+//! The response envelope of spec/03 and the one HTTP error type every handler returns.
+//!
+//! Success: `{"status":"success","code":200,"data":…,"meta":{…}}`.
+//! Error: `{"status":"error","code":404,"error":{"id":"HG-…","message":"…","details":{…},"request_id":"…"}}`.
+//!
+//! Handlers build a JSON [`Value`]; the negotiation middleware ([`super::middleware`]) renders it as
+//! JSON or XML for the client and stamps the request id, so no handler deals with formats.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// A JSON document the middleware may re-render as XML. Every envelope carries one in its response
+/// extensions; so does `/health`, which keeps the flat shape of the deployment guide.
+#[derive(Clone, Debug)]
+pub struct Negotiable(pub Arc<Value>);
+
+fn json_response(status: StatusCode, doc: Value) -> Response {
+    let body = serde_json::to_vec(&doc).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.extensions_mut().insert(Negotiable(Arc::new(doc)));
+    resp
+}
+
+/// A negotiable document that is not an envelope (the `/health` body).
+pub fn plain_document(status: StatusCode, doc: Value) -> Response {
+    json_response(status, doc)
+}
+
+/// A successful answer in the envelope.
+#[derive(Debug)]
+pub struct ApiResponse {
+    status: StatusCode,
+    data: Value,
+    meta: Map<String, Value>,
+    location: Option<String>,
+}
+
+impl ApiResponse {
+    /// 200 with `data`.
+    pub fn ok<T: Serialize>(data: T) -> Self {
+        Self::with_status(StatusCode::OK, data)
+    }
+
+    /// 201 with `data` and a `Location` header.
+    pub fn created<T: Serialize>(location: impl Into<String>, data: T) -> Self {
+        let mut r = Self::with_status(StatusCode::CREATED, data);
+        r.location = Some(location.into());
+        r
+    }
+
+    /// Any 2xx status with `data`.
+    pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> Self {
+        let data = serde_json::to_value(data).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "response data did not serialize");
+            Value::Null
+        });
+        Self {
+            status,
+            data,
+            meta: Map::new(),
+            location: None,
+        }
+    }
+
+    /// Adds a `meta` entry (pagination: `total`, `limit`, `next_cursor`).
+    pub fn meta(mut self, key: &str, value: impl Serialize) -> Self {
+        self.meta.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+        self
+    }
+}
+
+impl IntoResponse for ApiResponse {
+    fn into_response(self) -> Response {
+        let doc = json!({
+            "status": "success",
+            "code": self.status.as_u16(),
+            "data": self.data,
+            "meta": self.meta,
+        });
+        let mut resp = json_response(self.status, doc);
+        if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            resp.headers_mut().insert(LOCATION, loc);
+        }
+        resp
+    }
+}
+
+/// An error answer in the envelope, with a stable `HG-…` id.
+///
+/// 5xx errors carry a generic message; the cause is logged once where the error is created.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    id: Cow<'static, str>,
+    message: String,
+    details: Option<Map<String, Value>>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with any status, id and message.
+    pub fn new(status: StatusCode, id: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            id: id.into(),
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    /// Adds a `details` entry.
+    pub fn detail(mut self, key: &str, value: impl Serialize) -> Self {
+        self.details.get_or_insert_with(Map::new).insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+        self
+    }
+
+    /// Sets `Retry-After` (seconds) on 429 and 503 answers.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable id, e.g. `HG-BAD-PAYLOAD`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// 400 `HG-BAD-PAYLOAD`: the body is empty or not parseable.
+    pub fn bad_payload(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "HG-BAD-PAYLOAD", message)
+    }
+
+    /// 400 `HG-VALIDATION` naming the offending fields (`details.fields`: field → problem).
+    pub fn validation(fields: impl IntoIterator<Item = (String, String)>) -> Self {
+        let fields: Map<String, Value> = fields
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let message = format!("invalid value for: {}", names.join(", "));
+        Self::new(StatusCode::BAD_REQUEST, "HG-VALIDATION", message).detail("fields", fields)
+    }
+
+    /// 400 `HG-VALIDATION` for one field.
+    pub fn invalid_field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::validation([(field.into(), problem.into())])
+    }
+
+    /// 401 `HG-UNAUTHENTICATED`, with `WWW-Authenticate`.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "HG-UNAUTHENTICATED", message)
+    }
+
+    /// 403 `HG-FORBIDDEN`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "HG-FORBIDDEN", message)
+    }
+
+    /// 404 with a resource-specific id (`HG-PATIENT-NOT-FOUND`), also used for other tenants' rows.
+    pub fn not_found(id: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, id, message)
+    }
+
+    /// 404 `HG-ROUTE-NOT-FOUND` for paths no route matches.
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "HG-ROUTE-NOT-FOUND", "no such resource")
+    }
+
+    /// 405 `HG-METHOD-NOT-ALLOWED`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "HG-METHOD-NOT-ALLOWED",
+            "this method is not allowed on this resource",
+        )
+    }
+
+    /// 406 `HG-NOT-ACCEPTABLE`.
+    pub fn not_acceptable() -> Self {
+        Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "HG-NOT-ACCEPTABLE",
+            "only application/json and application/xml (or text/xml) responses are available",
+        )
+    }
+
+    /// 409 `HG-CONFLICT` (or a more specific id).
+    pub fn conflict(id: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, id, message)
+    }
+
+    /// 413 `HG-PAYLOAD-TOO-LARGE`.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "HG-PAYLOAD-TOO-LARGE",
+            "the request body is larger than this endpoint accepts",
+        )
+    }
+
+    /// 415 `HG-UNSUPPORTED-MEDIA-TYPE`.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "HG-UNSUPPORTED-MEDIA-TYPE",
+            "send the body as application/json or application/xml",
+        )
+    }
+
+    /// 422 with a specific id, e.g. `HG-ALERT-TRANSITION`.
+    pub fn unprocessable(id: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, id, message)
+    }
+
+    /// 429 `HG-RATE-LIMITED` with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "HG-RATE-LIMITED",
+            "too many requests; retry later",
+        )
+        .retry_after(retry_after_secs)
+    }
+
+    /// 503 `HG-UNAVAILABLE`: a dependency is down. The message names no internals.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "HG-UNAVAILABLE",
+            "the service is temporarily unavailable; retry later",
+        )
+        .retry_after(5)
+    }
+
+    /// 500 `HG-INTERNAL`. Say nothing about the cause; log it where it happens.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "HG-INTERNAL",
+            "an unexpected error occurred",
+        )
+    }
+
+    /// The generic error for a status produced outside our handlers (limits, timeouts, panics).
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::route_not_found(),
+            StatusCode::METHOD_NOT_ALLOWED => Self::method_not_allowed(),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::unsupported_media_type(),
+            StatusCode::NOT_ACCEPTABLE => Self::not_acceptable(),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => Self::new(
+                status,
+                "HG-TIMEOUT",
+                "the request took too long",
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => Self::unavailable(),
+            s if s.is_server_error() => Self::internal(),
+            s => Self::new(
+                s,
+                "HG-REQUEST-ERROR",
+                s.canonical_reason().unwrap_or("request error"),
+            ),
+        }
+    }
+
+    /// The envelope document.
+    pub fn to_document(&self) -> Value {
+        let mut error = Map::new();
+        error.insert("id".into(), Value::String(self.id.to_string()));
+        error.insert("message".into(), Value::String(self.message.clone()));
+        if let Some(details) = &self.details {
+            error.insert("details".into(), Value::Object(details.clone()));
+        }
+        json!({"status": "error", "code": self.status.as_u16(), "error": error})
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.id, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = json_response(self.status, self.to_document());
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"heartguard\""),
+            );
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(err: crate::db::DbError) -> Self {
+        use crate::db::DbError;
+        match err {
+            DbError::NotFound => ApiError::not_found("HG-NOT-FOUND", "no such resource"),
+            DbError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::unavailable()
+            }
+            DbError::UniqueViolation { constraint } => ApiError::conflict(
+                "HG-CONFLICT",
+                format!("a record with the same value already exists ({constraint})"),
+            ),
+            DbError::ForeignKeyViolation { constraint } => ApiError::unprocessable(
+                "HG-REFERENCE",
+                format!("a referenced record does not exist or is in use ({constraint})"),
+            ),
+            DbError::CheckViolation { constraint } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "HG-VALIDATION",
+                format!("a value is out of range ({constraint})"),
+            ),
+            DbError::Other(cause) => {
+                tracing::error!(error = ?cause, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_document_has_the_spec_shape() {
+        let doc = ApiError::invalid_field("name", "must not be empty").to_document();
+        assert_eq!(doc["status"], "error");
+        assert_eq!(doc["code"], 400);
+        assert_eq!(doc["error"]["id"], "HG-VALIDATION");
+        assert_eq!(doc["error"]["details"]["fields"]["name"], "must not be empty");
+    }
+
+    #[test]
+    fn unauthenticated_answers_carry_www_authenticate() {
+        let resp = ApiError::unauthenticated("log in").into_response();
+        assert!(resp.headers().contains_key(WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn server_errors_say_nothing_specific() {
+        let doc = ApiError::from_status(StatusCode::BAD_GATEWAY).to_document();
+        assert_eq!(doc["error"]["id"], "HG-INTERNAL");
+    }
+}

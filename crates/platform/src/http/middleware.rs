@@ -1,0 +1,182 @@
+//! The layers every component's router gets, outermost first:
+//!
+//! 1. [`envelope`] — request id, `Accept` negotiation (406), and the final rendering of every
+//!    negotiable document as JSON or XML, including errors raised by the inner layers;
+//! 2. a `tracing` span per request (method, route, status, latency, request id — never bodies,
+//!    query strings or headers that may hold secrets);
+//! 3. HTTP metrics;
+//! 4. panic catching (a panic is a 500 in the envelope, logged once);
+//! 5. the request body limit (413).
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::HeaderValue;
+use serde_json::Value;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use super::envelope::{ApiError, Negotiable};
+use super::negotiate::{Format, negotiate, to_xml};
+use super::request_id::{RequestId, X_REQUEST_ID};
+
+/// Wraps `router` in the standard layers for `component`, limiting bodies to `body_limit` bytes.
+pub fn standard_layers(router: Router, component: &'static str, body_limit: usize) -> Router {
+    router
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            ApiError::internal().into_response()
+        }))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            record_metrics(component, req, next)
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |req: &Request| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|p| p.as_str().to_owned());
+                    let request_id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .map(|r| r.to_string())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        component,
+                        http.method = %req.method(),
+                        http.path = %req.uri().path(),
+                        http.route = route.as_deref().unwrap_or(""),
+                        request_id = %request_id,
+                    )
+                })
+                .on_request(())
+                .on_response(
+                    |resp: &Response, latency: std::time::Duration, _span: &tracing::Span| {
+                        let status = resp.status().as_u16();
+                        let ms = latency.as_secs_f64() * 1000.0;
+                        if status >= 500 {
+                            tracing::warn!(http.status = status, latency_ms = ms, "request failed");
+                        } else {
+                            tracing::info!(http.status = status, latency_ms = ms, "request handled");
+                        }
+                    },
+                )
+                .on_failure(()),
+        )
+        .layer(middleware::from_fn(envelope))
+}
+
+async fn record_metrics(component: &'static str, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let resp = next.run(req).await;
+    let labels = [
+        ("component", component.to_owned()),
+        ("method", method),
+        ("route", route),
+        ("status", resp.status().as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels[..3])
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Request id, negotiation and rendering; see the module documentation.
+pub async fn envelope(mut req: Request, next: Next) -> Response {
+    let request_id = RequestId::from_headers(req.headers()).unwrap_or_else(RequestId::generate);
+    req.headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id.header_value());
+    req.extensions_mut().insert(request_id.clone());
+    let format = match negotiate(req.headers()) {
+        Ok(f) => f,
+        Err(_) => {
+            return finish(ApiError::not_acceptable().into_response(), Format::Json, &request_id);
+        }
+    };
+    req.extensions_mut().insert(format);
+    let resp = next.run(req).await;
+    finish(resp, format, &request_id)
+}
+
+/// True when an error response came from a layer that knows nothing of the envelope (a plain-text
+/// 413 or 408, an empty 405) rather than from a handler or an upstream service.
+fn is_bare_error(resp: &Response) -> bool {
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return false;
+    }
+    match resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(ct) => ct.starts_with("text/plain"),
+    }
+}
+
+fn finish(mut resp: Response, format: Format, request_id: &RequestId) -> Response {
+    let doc = match resp.extensions_mut().remove::<Negotiable>() {
+        Some(Negotiable(doc)) => Some(doc),
+        None if is_bare_error(&resp) => {
+            let status = resp.status();
+            let err = ApiError::from_status(status).into_response();
+            let (parts, _) = err.into_parts();
+            let mut rebuilt = Response::from_parts(parts, Body::empty());
+            // Keep the headers the original layer set (Retry-After, Allow…).
+            for (name, value) in resp.headers() {
+                if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+                    rebuilt.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            let doc = rebuilt.extensions_mut().remove::<Negotiable>().map(|n| n.0);
+            resp = rebuilt;
+            doc
+        }
+        None => None,
+    };
+    if let Some(doc) = doc {
+        let mut doc = (*doc).clone();
+        if let Some(Value::Object(err)) = doc.get_mut("error") {
+            err.insert(
+                "request_id".into(),
+                Value::String(request_id.as_str().to_owned()),
+            );
+        }
+        let body = match format {
+            Format::Json => serde_json::to_vec(&doc).unwrap_or_default(),
+            Format::Xml => to_xml(&doc),
+        };
+        resp.headers_mut().remove(CONTENT_LENGTH);
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        *resp.body_mut() = Body::from(body);
+    }
+    resp.headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id.header_value());
+    resp
+}
+
+/// Fallback for unknown paths: 404 in the envelope.
+pub async fn not_found() -> ApiError {
+    ApiError::route_not_found()
+}
+
+/// Fallback for known paths with another method: 405 in the envelope.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+

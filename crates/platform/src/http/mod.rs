@@ -1,0 +1,16 @@
+//! The HTTP conventions of spec/03, shared by every component: the envelope and error type,
+//! negotiation (JSON/XML), body extraction, request ids, the standard layers, health and readiness,
+//! and serving with graceful shutdown.
+
+pub mod envelope;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+pub mod negotiate;
+pub mod request_id;
+pub mod server;
+
+pub use envelope::{ApiError, ApiResponse};
+pub use extract::{IdPath, Payload};
+pub use negotiate::Format;
+pub use request_id::RequestId;

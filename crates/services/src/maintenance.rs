@@ -1,0 +1,39 @@
+//! Background upkeep run by the timeseries component: sample partitions created a week ahead (hourly)
+//! and, once a day, partitions older than `TELEMETRY_RETENTION_DAYS` dropped.
+
+use std::time::Duration;
+
+use hg_platform::Platform;
+use hg_platform::db;
+
+/// Days of sample partitions kept behind today when retention is unset.
+pub const DEFAULT_RETENTION_DAYS: i32 = 365;
+
+/// Creates partitions for yesterday through a week ahead, and drops those past retention.
+pub async fn sample_partitions_once(platform: &Platform, retention_days: i32) -> Result<(), db::DbError> {
+    db::ensure_sample_partitions(&platform.db, 1, 7).await?;
+    let dropped: i32 = sqlx::query_scalar("select drop_sample_partitions_before(current_date - $1::int)")
+        .bind(retention_days)
+        .fetch_one(&platform.db)
+        .await
+        .map_err(db::DbError::from)?;
+    if dropped > 0 {
+        tracing::info!(dropped, retention_days, "dropped sample partitions past retention");
+    }
+    Ok(())
+}
+
+/// Runs [`sample_partitions_once`] now and every hour until shutdown; failures are logged and retried.
+pub async fn run(platform: Platform, retention_days: i32) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = platform.shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                if let Err(e) = sample_partitions_once(&platform, retention_days).await {
+                    tracing::warn!(error = %e, "sample partition upkeep failed; retrying in an hour");
+                }
+            }
+        }
+    }
+}
