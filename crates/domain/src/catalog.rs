@@ -151,7 +151,12 @@ pub const ALERT_TYPES: &[(&str, &str, &str, &str)] = &[
     ("HYPERTENSION", "Hipertensión", "medium", "critical"),
     ("HYPOTENSION", "Hipotensión", "medium", "critical"),
     ("FEVER", "Fiebre", "low", "high"),
-    ("DEVICE_OFFLINE", "Dispositivo sin conexión", "low", "medium"),
+    (
+        "DEVICE_OFFLINE",
+        "Dispositivo sin conexión",
+        "low",
+        "medium",
+    ),
 ];
 
 /// Event types: code, label, default level.
@@ -166,8 +171,14 @@ pub const EVENT_TYPES: &[(&str, &str, &str)] = &[
 /// Global roles.
 pub const ROLES: &[(&str, &str)] = &[
     ("superadmin", "Administra toda la instalación"),
-    ("ops", "Operación: servicios, salud, auditoría y métricas; sin datos de pacientes"),
-    ("clinician", "Personal clínico: pacientes de sus equipos de cuidado"),
+    (
+        "ops",
+        "Operación: servicios, salud, auditoría y métricas; sin datos de pacientes",
+    ),
+    (
+        "clinician",
+        "Personal clínico: pacientes de sus equipos de cuidado",
+    ),
     ("caregiver", "Cuidador: pacientes vinculados activamente"),
 ];
 
@@ -183,7 +194,10 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("patients.read", "Ver pacientes"),
     ("patients.manage", "Crear y editar pacientes"),
     ("devices.read", "Ver dispositivos y streams"),
-    ("devices.manage", "Gestionar dispositivos, credenciales y streams"),
+    (
+        "devices.manage",
+        "Gestionar dispositivos, credenciales y streams",
+    ),
     ("telemetry.read", "Ver signos vitales"),
     ("telemetry.write", "Enviar muestras de telemetría"),
     ("alerts.read", "Ver alertas"),
@@ -325,10 +339,17 @@ mod tests {
 
     #[test]
     fn default_rules_stay_within_their_alert_type_levels() {
-        let weight = |l: &str| ["low", "medium", "high", "critical"].iter().position(|x| *x == l);
+        let weight = |l: &str| {
+            ["low", "medium", "high", "critical"]
+                .iter()
+                .position(|x| *x == l)
+        };
         for (ty, _, _, _, _, level) in DEFAULT_RULES {
             let (_, _, min, max) = ALERT_TYPES.iter().find(|t| t.0 == *ty).unwrap();
-            assert!(weight(level) >= weight(min) && weight(level) <= weight(max), "{ty} {level}");
+            assert!(
+                weight(level) >= weight(min) && weight(level) <= weight(max),
+                "{ty} {level}"
+            );
         }
     }
 }

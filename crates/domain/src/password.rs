@@ -57,6 +57,9 @@ mod tests {
 
     #[test]
     fn equal_passwords_get_different_salts() {
-        assert_ne!(hash("same password").unwrap(), hash("same password").unwrap());
+        assert_ne!(
+            hash("same password").unwrap(),
+            hash("same password").unwrap()
+        );
     }
 }

@@ -56,11 +56,11 @@ impl VitalsGenerator {
         let total = f64::from(seconds);
         // (offset within the beat as a fraction of RR, amplitude mV, width s)
         const WAVES: [(f64, f64, f64); 5] = [
-            (0.16, 0.12, 0.025), // P
+            (0.16, 0.12, 0.025),  // P
             (0.27, -0.10, 0.010), // Q
-            (0.30, 1.10, 0.012), // R
+            (0.30, 1.10, 0.012),  // R
             (0.33, -0.22, 0.012), // S
-            (0.58, 0.30, 0.045), // T
+            (0.58, 0.30, 0.045),  // T
         ];
         while beat_start < total {
             let rr = 60.0 / (self.base_hr + self.noise(4.0));
@@ -93,8 +93,12 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_series() {
-        let a: Vec<_> = (0..10).map(|m| VitalsGenerator::new(7).heart_rate(m)).collect();
-        let b: Vec<_> = (0..10).map(|m| VitalsGenerator::new(7).heart_rate(m)).collect();
+        let a: Vec<_> = (0..10)
+            .map(|m| VitalsGenerator::new(7).heart_rate(m))
+            .collect();
+        let b: Vec<_> = (0..10)
+            .map(|m| VitalsGenerator::new(7).heart_rate(m))
+            .collect();
         assert_eq!(a, b);
     }
 

@@ -63,6 +63,18 @@ enum Command {
     /// Verify connectivity as the deployment guide asks: database (and its TLS), Redis, RabbitMQ,
     /// the gateway and every component's readiness. Prints one ✓/✗ line per check; exits 1 on any ✗.
     Check,
+    /// Create a development CA and server certificates for PostgreSQL, Redis, RabbitMQ and the gateway.
+    Certs {
+        /// Directory to write the certificates into.
+        #[arg(long, default_value = "certs", value_name = "DIR")]
+        out_dir: PathBuf,
+        /// Host names and IP addresses the server certificates are valid for.
+        #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+        hosts: Vec<String>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write a new Ed25519 key pair for signing access tokens (jwt-private.pem, jwt-public.pem).
     Keygen {
         /// Directory to write the two files into.
@@ -77,7 +89,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     hg_platform::tls::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -92,6 +107,11 @@ fn main() -> ExitCode {
             Command::Migrate => cmd::migrate::run(env_file).await,
             Command::Seed { demo } => cmd::seed::run(env_file, demo).await,
             Command::Check => cmd::check::run(env_file).await,
+            Command::Certs {
+                out_dir,
+                hosts,
+                force,
+            } => cmd::certs::run(&out_dir, &hosts, force),
             Command::Keygen { out_dir, force } => cmd::keygen::run(&out_dir, force),
         }
     });

@@ -50,8 +50,8 @@ pub fn redis_client(cfg: &RedisConfig) -> Result<redis::Client, String> {
     }
     let result = match (&cfg.ca_cert, cfg.tls) {
         (Some(ca), true) => {
-            let pem = std::fs::read(ca)
-                .map_err(|e| format!("REDIS_CA_CERT {}: {e}", ca.display()))?;
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("REDIS_CA_CERT {}: {e}", ca.display()))?;
             redis::Client::build_with_tls(
                 url.as_str(),
                 redis::TlsCertificates {
@@ -121,7 +121,11 @@ fn unavailable(e: redis::RedisError) -> CacheError {
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        self.conn().await?.get(self.key(key)).await.map_err(unavailable)
+        self.conn()
+            .await?
+            .get(self.key(key))
+            .await
+            .map_err(unavailable)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), CacheError> {
@@ -246,7 +250,9 @@ mod tests {
     #[tokio::test]
     async fn memory_cache_expires_entries() {
         let c = MemoryCache::new();
-        c.set("a", b"1", Some(Duration::from_millis(20))).await.unwrap();
+        c.set("a", b"1", Some(Duration::from_millis(20)))
+            .await
+            .unwrap();
         assert_eq!(c.get("a").await.unwrap(), Some(b"1".to_vec()));
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert_eq!(c.get("a").await.unwrap(), None);

@@ -168,10 +168,9 @@ impl Component {
     /// Alternative first segments the gateway rewrites to `(alias, canonical prefix)`.
     pub fn aliases(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Component::Organization => &[
-                ("organization", "organizations"),
-                ("orgs", "organizations"),
-            ],
+            Component::Organization => {
+                &[("organization", "organizations"), ("orgs", "organizations")]
+            }
             Component::User => &[("user", "users")],
             Component::Patient => &[("patient", "patients")],
             Component::Device => &[("device", "devices")],
@@ -188,7 +187,11 @@ impl Component {
     pub fn dependencies(self) -> &'static [Dependency] {
         match self {
             Component::Admin => &[Dependency::Postgres, Dependency::Redis],
-            _ => &[Dependency::Postgres, Dependency::Redis, Dependency::RabbitMq],
+            _ => &[
+                Dependency::Postgres,
+                Dependency::Redis,
+                Dependency::RabbitMq,
+            ],
         }
     }
 

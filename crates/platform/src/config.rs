@@ -166,7 +166,11 @@ pub enum RuntimeEnv {
 impl RuntimeEnv {
     /// Reads `HEARTGUARD_ENV` (`development`, the default, or `production`).
     fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
-        match src.get("HEARTGUARD_ENV").map(str::to_ascii_lowercase).as_deref() {
+        match src
+            .get("HEARTGUARD_ENV")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("development") | Some("dev") => RuntimeEnv::Development,
             Some("production") | Some("prod") => RuntimeEnv::Production,
             Some(other) => {
@@ -212,7 +216,9 @@ fn is_loopback_host(host: &str) -> bool {
     h.is_empty()
         || h.eq_ignore_ascii_case("localhost")
         || h.starts_with('/')
-        || h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        || h.parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 fn parse_bool(src: &EnvSource, name: &str, default: bool, errors: &mut ConfigError) -> bool {
@@ -570,7 +576,9 @@ impl GatewayConfig {
         }
         let upstreams = Component::services()
             .map(|c| {
-                let var = c.upstream_var().expect("services have an upstream variable");
+                let var = c
+                    .upstream_var()
+                    .expect("services have an upstream variable");
                 let value = src
                     .get(var)
                     .map(|v| {
@@ -600,12 +608,7 @@ impl GatewayConfig {
     }
 }
 
-fn api_keys(
-    src: &EnvSource,
-    name: &str,
-    env: RuntimeEnv,
-    errors: &mut ConfigError,
-) -> Vec<Secret> {
+fn api_keys(src: &EnvSource, name: &str, env: RuntimeEnv, errors: &mut ConfigError) -> Vec<Secret> {
     let Some(raw) = src.get(name) else {
         return Vec::new();
     };
@@ -720,13 +723,20 @@ pub enum LogFormat {
 
 impl LogConfig {
     fn from_env(src: &EnvSource, env: RuntimeEnv, errors: &mut ConfigError) -> Self {
-        let format = match src.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+        let format = match src
+            .get("LOG_FORMAT")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None if env.is_production() => LogFormat::Json,
             None => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some("pretty" | "text") => LogFormat::Pretty,
             Some(other) => {
-                errors.push("LOG_FORMAT", format!("`{other}` is not one of json, pretty"));
+                errors.push(
+                    "LOG_FORMAT",
+                    format!("`{other}` is not one of json, pretty"),
+                );
                 LogFormat::Pretty
             }
         };
@@ -841,21 +851,34 @@ pub struct MediaConfig {
 
 impl MediaConfig {
     fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
-        let store_url = src.get("MEDIA_STORE_URL").and_then(|raw| {
-            match url::Url::parse(raw) {
+        let store_url = src
+            .get("MEDIA_STORE_URL")
+            .and_then(|raw| match url::Url::parse(raw) {
                 Ok(u) if matches!(u.scheme(), "file" | "s3" | "gs") => Some(u),
                 _ => {
-                    errors.push(
-                        "MEDIA_STORE_URL",
-                        "must be a file://, s3:// or gs:// URL",
-                    );
+                    errors.push("MEDIA_STORE_URL", "must be a file://, s3:// or gs:// URL");
                     None
                 }
-            }
-        });
+            });
         Self {
             store_url,
             max_file_size_mb: parse_num(src, "MEDIA_MAX_FILE_SIZE_MB", 5, (1, 100), errors),
+        }
+    }
+}
+
+/// Telemetry storage. Reads `TELEMETRY_RETENTION_DAYS` (default 365, 1–3650): sample partitions older
+/// than that are dropped by the timeseries component's daily upkeep.
+#[derive(Clone, Debug)]
+pub struct TelemetryConfig {
+    /// Days of samples kept.
+    pub retention_days: i32,
+}
+
+impl TelemetryConfig {
+    fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        Self {
+            retention_days: parse_num(src, "TELEMETRY_RETENTION_DAYS", 365, (1, 3650), errors),
         }
     }
 }
@@ -879,11 +902,25 @@ pub struct Settings {
     pub backend: BackendConfig,
     pub notify: NotifyConfig,
     pub media: MediaConfig,
+    pub telemetry: TelemetryConfig,
 }
 
 impl Settings {
     /// Reads and checks every variable; all problems are reported together.
     pub fn from_env(src: &EnvSource) -> Result<Self, ConfigError> {
+        let (settings, errors) = Self::build(src);
+        errors.into_result(settings)
+    }
+
+    /// Reads and checks every variable and what `components` need (see [`Settings::require_for`]),
+    /// reporting every problem of both kinds together.
+    pub fn load(src: &EnvSource, components: &[Component]) -> Result<Self, ConfigError> {
+        let (settings, mut errors) = Self::build(src);
+        settings.requirements(components, &mut errors);
+        errors.into_result(settings)
+    }
+
+    fn build(src: &EnvSource) -> (Self, ConfigError) {
         let mut errors = ConfigError::default();
         let env = RuntimeEnv::from_env(src, &mut errors);
         let http = HttpConfig::from_env(src, &mut errors);
@@ -901,15 +938,21 @@ impl Settings {
             backend: BackendConfig::from_env(src, &mut errors),
             notify: NotifyConfig::from_env(src, &mut errors),
             media: MediaConfig::from_env(src, &mut errors),
+            telemetry: TelemetryConfig::from_env(src, &mut errors),
             http,
         };
-        errors.into_result(settings)
+        (settings, errors)
     }
 
     /// Checks what the given components need beyond well-formed values: a database, the gateway's key,
     /// the admin component's key to the gateway, and in production the shared services.
     pub fn require_for(&self, components: &[Component]) -> Result<(), ConfigError> {
         let mut errors = ConfigError::default();
+        self.requirements(components, &mut errors);
+        errors.into_result(())
+    }
+
+    fn requirements(&self, components: &[Component], errors: &mut ConfigError) {
         if self.database.is_none() {
             errors.push(
                 "DATABASE_URL",
@@ -945,7 +988,6 @@ impl Settings {
                 );
             }
         }
-        errors.into_result(())
     }
 }
 
@@ -1011,7 +1053,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(variables(&err), vec!["DATABASE_URL"]);
         assert!(err.to_string().contains("sslmode=disable"));
-        assert!(!err.to_string().contains("s3cret"), "password leaked: {err}");
+        assert!(
+            !err.to_string().contains("s3cret"),
+            "password leaked: {err}"
+        );
     }
 
     #[test]
@@ -1063,8 +1108,11 @@ mod tests {
     #[test]
     fn disabling_the_api_key_needs_a_loopback_gateway() {
         assert!(load(&[("REQUIRE_API_KEY", "false")]).is_ok());
-        let err = load(&[("REQUIRE_API_KEY", "false"), ("GATEWAY_BIND_HOST", "0.0.0.0")])
-            .unwrap_err();
+        let err = load(&[
+            ("REQUIRE_API_KEY", "false"),
+            ("GATEWAY_BIND_HOST", "0.0.0.0"),
+        ])
+        .unwrap_err();
         assert_eq!(variables(&err), vec!["REQUIRE_API_KEY"]);
     }
 

@@ -94,25 +94,30 @@ pub async fn connect(cfg: &DatabaseConfig, application: &str) -> Result<PgPool, 
 /// A readable explanation of a connection error, naming the host and, for TLS problems, what to
 /// check. Never includes the password.
 pub fn describe(err: &sqlx::Error, host: &str) -> String {
+    let text = match err {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    };
+    // Certificate failures surface as TLS or I/O errors depending on where the handshake failed.
+    let tls_hint = if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
+        Some(" — the server's certificate is not signed by the CA in sslrootcert")
+    } else if text.contains("NotValidForName") {
+        Some(" — the server's certificate does not name this host (verify-full checks it)")
+    } else if matches!(err, sqlx::Error::Tls(_)) {
+        Some("")
+    } else {
+        None
+    };
+    if let Some(hint) = tls_hint {
+        return format!("PostgreSQL at {host}: TLS handshake failed: {text}{hint}");
+    }
     match err {
-        sqlx::Error::Tls(e) => {
-            let text = e.to_string();
-            let hint = if text.contains("UnknownIssuer") || text.contains("invalid peer certificate")
-            {
-                " — the server's certificate is not signed by the CA in sslrootcert"
-            } else if text.contains("NotValidForName") {
-                " — the server's certificate does not name this host (verify-full checks it)"
-            } else {
-                ""
-            };
-            format!("PostgreSQL at {host}: TLS handshake failed: {text}{hint}")
-        }
-        sqlx::Error::Io(e) => format!("PostgreSQL at {host} is unreachable: {e}"),
+        sqlx::Error::Io(_) => format!("PostgreSQL at {host} is unreachable: {text}"),
         sqlx::Error::PoolTimedOut => {
             format!("PostgreSQL at {host} did not answer in time (is it running?)")
         }
-        sqlx::Error::Database(db) => format!("PostgreSQL at {host} refused: {}", db.message()),
-        other => format!("PostgreSQL at {host}: {other}"),
+        sqlx::Error::Database(_) => format!("PostgreSQL at {host} refused: {text}"),
+        _ => format!("PostgreSQL at {host}: {text}"),
     }
 }
 

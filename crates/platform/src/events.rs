@@ -300,11 +300,7 @@ struct OutboxRow {
 /// Publishes up to `batch` unpublished outbox events in order and marks them published; returns how
 /// many went out. Stops at the first broker failure, leaving the rest for the next round. Rows are
 /// locked with `SKIP LOCKED`, so several relays can run side by side.
-pub async fn relay_once(
-    pool: &PgPool,
-    broker: &dyn Broker,
-    batch: i64,
-) -> Result<usize, DbError> {
+pub async fn relay_once(pool: &PgPool, broker: &dyn Broker, batch: i64) -> Result<usize, DbError> {
     let mut tx = pool.begin().await?;
     let rows: Vec<OutboxRow> = sqlx::query_as(
         "select id, event_type, org_id, actor, request_id, payload, created_at
@@ -388,7 +384,10 @@ pub async fn run_relay(
         let wait = async {
             match listener.as_mut() {
                 Some(l) => {
-                    if tokio::time::timeout(interval, l.recv()).await.is_ok_and(|r| r.is_err()) {
+                    if tokio::time::timeout(interval, l.recv())
+                        .await
+                        .is_ok_and(|r| r.is_err())
+                    {
                         listener = None;
                     }
                 }

@@ -2,12 +2,14 @@
 //! outbox, the HTTP conventions of spec/03, telemetry and shutdown. Business rules live in `hg-domain`.
 
 pub mod cache;
+pub mod certs;
 pub mod component;
 pub mod config;
 pub mod context;
 pub mod db;
 pub mod events;
 pub mod http;
+pub mod localpg;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

@@ -6,19 +6,24 @@ use std::time::Duration;
 use hg_platform::Platform;
 use hg_platform::db;
 
-/// Days of sample partitions kept behind today when retention is unset.
-pub const DEFAULT_RETENTION_DAYS: i32 = 365;
-
 /// Creates partitions for yesterday through a week ahead, and drops those past retention.
-pub async fn sample_partitions_once(platform: &Platform, retention_days: i32) -> Result<(), db::DbError> {
+pub async fn sample_partitions_once(
+    platform: &Platform,
+    retention_days: i32,
+) -> Result<(), db::DbError> {
     db::ensure_sample_partitions(&platform.db, 1, 7).await?;
-    let dropped: i32 = sqlx::query_scalar("select drop_sample_partitions_before(current_date - $1::int)")
-        .bind(retention_days)
-        .fetch_one(&platform.db)
-        .await
-        .map_err(db::DbError::from)?;
+    let dropped: i32 =
+        sqlx::query_scalar("select drop_sample_partitions_before(current_date - $1::int)")
+            .bind(retention_days)
+            .fetch_one(&platform.db)
+            .await
+            .map_err(db::DbError::from)?;
     if dropped > 0 {
-        tracing::info!(dropped, retention_days, "dropped sample partitions past retention");
+        tracing::info!(
+            dropped,
+            retention_days,
+            "dropped sample partitions past retention"
+        );
     }
     Ok(())
 }

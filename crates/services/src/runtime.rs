@@ -55,7 +55,7 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
     if components.contains(&Component::Timeseries) {
         tasks.spawn(crate::maintenance::run(
             platform.clone(),
-            crate::maintenance::DEFAULT_RETENTION_DAYS,
+            platform.settings.telemetry.retention_days,
         ));
     }
     Ok(Running { addrs, tasks })

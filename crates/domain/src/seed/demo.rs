@@ -129,7 +129,11 @@ const TEAMS: &[(&str, &str, &[Member])] = &[
         "Urgencias",
         &[("enf.garcia@clin001.demo", "nurse")],
     ),
-    ("OPS-001", "Monitoreo", &[("dr.prueba@ops001.demo", "doctor")]),
+    (
+        "OPS-001",
+        "Monitoreo",
+        &[("dr.prueba@ops001.demo", "doctor")],
+    ),
 ];
 
 /// A demo patient.
@@ -263,11 +267,39 @@ const ORG_CLINICIAN: &[(&str, &str)] = &[
 /// Demo alerts, applied to the first three patients of each organization:
 /// patient index, type, level, status, hours ago, description.
 const ALERTS: &[(usize, &str, &str, &str, i64, &str)] = &[
-    (0, "TACHY", "high", "created", 1, "FC > 120 lpm durante 45 s"),
-    (1, "DESAT", "high", "notified", 2, "SpO2 < 90 % durante 20 s"),
+    (
+        0,
+        "TACHY",
+        "high",
+        "created",
+        1,
+        "FC > 120 lpm durante 45 s",
+    ),
+    (
+        1,
+        "DESAT",
+        "high",
+        "notified",
+        2,
+        "SpO2 < 90 % durante 20 s",
+    ),
     (2, "BRADY", "medium", "ack", 4, "FC < 50 lpm durante 40 s"),
-    (0, "HYPERTENSION", "medium", "resolved", 9, "PA sistólica 168 mmHg"),
-    (1, "ARRHYTHMIA", "high", "closed", 20, "Irregularidad RR compatible con FA"),
+    (
+        0,
+        "HYPERTENSION",
+        "medium",
+        "resolved",
+        9,
+        "PA sistólica 168 mmHg",
+    ),
+    (
+        1,
+        "ARRHYTHMIA",
+        "high",
+        "closed",
+        20,
+        "Irregularidad RR compatible con FA",
+    ),
 ];
 
 /// Scalar streams of every demo device: signal and its nominal rate (one value a minute).
@@ -287,7 +319,14 @@ pub async fn demo(pool: &PgPool, passwords: &DemoPasswords) -> Result<DemoReport
         .duration_trunc(Duration::minutes(1))
         .expect("truncating to a minute is in range");
 
-    if ensure_superadmin(&mut tx, ADMIN_EMAIL, "Administrador HeartGuard", &passwords.admin).await? {
+    if ensure_superadmin(
+        &mut tx,
+        ADMIN_EMAIL,
+        "Administrador HeartGuard",
+        &passwords.admin,
+    )
+    .await?
+    {
         report.created.push(ADMIN_EMAIL.to_owned());
     } else {
         report.existing.push(ADMIN_EMAIL.to_owned());
@@ -375,7 +414,16 @@ pub async fn demo(pool: &PgPool, passwords: &DemoPasswords) -> Result<DemoReport
     }
 
     for (n, p) in PATIENTS.iter().enumerate() {
-        patient(&mut tx, p, n as u64, passwords, &mut demo_hash, &mut report, now).await?;
+        patient(
+            &mut tx,
+            p,
+            n as u64,
+            passwords,
+            &mut demo_hash,
+            &mut report,
+            now,
+        )
+        .await?;
     }
 
     for (patient_key, email, relationship, primary) in CAREGIVERS {
@@ -526,7 +574,11 @@ async fn patient(
 
     let started = now - Duration::days(2);
     for signal in SCALAR_SIGNALS.iter().copied().chain(["ECG"]) {
-        let rate = if signal == "ECG" { f64::from(ECG_RATE_HZ) } else { 1.0 / 60.0 };
+        let rate = if signal == "ECG" {
+            f64::from(ECG_RATE_HZ)
+        } else {
+            1.0 / 60.0
+        };
         sqlx::query(
             "insert into signal_streams (id, org_id, patient_id, device_id, signal_type, sample_rate_hz, started_at)
              values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
@@ -544,7 +596,11 @@ async fn patient(
     samples(tx, p.key, n, now).await
 }
 
-async fn stream_is_empty(tx: &mut PgConnection, stream: Uuid, table: &str) -> Result<bool, sqlx::Error> {
+async fn stream_is_empty(
+    tx: &mut PgConnection,
+    stream: Uuid,
+    table: &str,
+) -> Result<bool, sqlx::Error> {
     let sql = match table {
         "vital_samples" => "select not exists(select 1 from vital_samples where stream_id = $1)",
         _ => "select not exists(select 1 from waveform_blocks where stream_id = $1)",
@@ -552,7 +608,12 @@ async fn stream_is_empty(tx: &mut PgConnection, stream: Uuid, table: &str) -> Re
     sqlx::query_scalar(sql).bind(stream).fetch_one(tx).await
 }
 
-async fn samples(tx: &mut PgConnection, key: &str, n: u64, now: DateTime<Utc>) -> Result<(), SeedError> {
+async fn samples(
+    tx: &mut PgConnection,
+    key: &str,
+    n: u64,
+    now: DateTime<Utc>,
+) -> Result<(), SeedError> {
     sqlx::query("select ensure_sample_partitions(($1::timestamptz at time zone 'UTC')::date - 1, current_date + 7)")
         .bind(now)
         .execute(&mut *tx)
@@ -692,7 +753,11 @@ async fn alerts(
             .await?;
         }
         if let Some(at) = resolved {
-            let outcome = if *status == "closed" { "false_positive" } else { "stabilized" };
+            let outcome = if *status == "closed" {
+                "false_positive"
+            } else {
+                "stabilized"
+            };
             sqlx::query(
                 "insert into alert_resolution (org_id, alert_id, resolved_by, resolved_at, outcome, note)
                  values ($1, $2, $3, $4, $5, 'Paciente contactado')",

@@ -7,13 +7,12 @@
 
 pub mod demo;
 
-
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::catalog::{
-    ALERT_TYPES, CATALOGS, DEFAULT_RULES, EVENT_TYPES, ORG_ROLE_PERMISSIONS, PERMISSIONS, ROLE_PERMISSIONS,
-    ROLES,
+    ALERT_TYPES, CATALOGS, DEFAULT_RULES, EVENT_TYPES, ORG_ROLE_PERMISSIONS, PERMISSIONS,
+    ROLE_PERMISSIONS, ROLES,
 };
 use crate::password;
 use hg_platform::Component;
@@ -164,7 +163,9 @@ async fn roles_and_permissions(tx: &mut PgConnection) -> Result<(), SeedError> {
 
 async fn default_rules(tx: &mut PgConnection) -> Result<(), SeedError> {
     for (alert_type, signal, condition, threshold, secs, level) in DEFAULT_RULES {
-        let id = seed_id(&format!("rule:{alert_type}:{signal}:{condition}:{threshold}"));
+        let id = seed_id(&format!(
+            "rule:{alert_type}:{signal}:{condition}:{threshold}"
+        ));
         sqlx::query(
             "insert into alert_rules (id, alert_type, signal_type, condition, threshold, duration_s,
                                       hysteresis, level, reason)

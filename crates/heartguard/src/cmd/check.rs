@@ -84,10 +84,12 @@ async fn postgres(settings: &Settings) -> Vec<Line> {
     let mut lines = vec![Line::ok(what, "")];
     match hg_platform::db::session_encrypted(&mut conn).await {
         Ok(true) => lines.push(Line::ok("PostgreSQL session encrypted (pg_stat_ssl)", "")),
-        Ok(false) if !settings.env.is_production() && cfg.host.starts_with("127.") => lines.push(Line::ok(
-            "PostgreSQL session not encrypted",
-            "allowed on loopback in development; production needs sslmode=require",
-        )),
+        Ok(false) if !settings.env.is_production() && cfg.host.starts_with("127.") => {
+            lines.push(Line::ok(
+                "PostgreSQL session not encrypted",
+                "allowed on loopback in development; production needs sslmode=require",
+            ))
+        }
         Ok(false) => lines.push(Line::fail(
             "PostgreSQL session encrypted (pg_stat_ssl)",
             "the session is in clear text: set sslmode=require or verify-full",
@@ -105,7 +107,10 @@ async fn postgres(settings: &Settings) -> Vec<Line> {
             "database schema is current",
             format!("{n} of {expected} migrations applied: run `heartguard migrate`"),
         ),
-        Err(_) => Line::fail("database schema is current", "not migrated: run `heartguard migrate`"),
+        Err(_) => Line::fail(
+            "database schema is current",
+            "not migrated: run `heartguard migrate`",
+        ),
     });
     lines
 }
@@ -113,7 +118,10 @@ async fn postgres(settings: &Settings) -> Vec<Line> {
 async fn redis(settings: &Settings) -> Line {
     match &settings.redis {
         None if settings.env.is_production() => Line::fail("Redis", "REDIS_URL is not set"),
-        None => Line::ok("Redis not configured", "in-process cache (single-process mode only)"),
+        None => Line::ok(
+            "Redis not configured",
+            "in-process cache (single-process mode only)",
+        ),
         Some(cfg) => {
             let what = format!(
                 "Redis PING at {}{}",
@@ -131,7 +139,10 @@ async fn redis(settings: &Settings) -> Line {
 async fn rabbitmq(settings: &Settings) -> Line {
     match &settings.amqp {
         None if settings.env.is_production() => Line::fail("RabbitMQ", "AMQP_URL is not set"),
-        None => Line::ok("RabbitMQ not configured", "in-process event bus (single-process mode only)"),
+        None => Line::ok(
+            "RabbitMQ not configured",
+            "in-process event bus (single-process mode only)",
+        ),
         Some(cfg) => {
             let what = format!("RabbitMQ reachable at {}", cfg.host);
             match hg_platform::events::amqp_connect(cfg).await {
@@ -158,7 +169,10 @@ async fn components(settings: &Settings) -> Vec<Line> {
     let url = format!("{gateway}/health");
     lines.push(match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Line::ok(format!("gateway answers {url}"), ""),
-        Ok(r) => Line::fail(format!("gateway answers {url}"), format!("HTTP {}", r.status())),
+        Ok(r) => Line::fail(
+            format!("gateway answers {url}"),
+            format!("HTTP {}", r.status()),
+        ),
         Err(e) => Line::fail(format!("gateway answers {url}"), e.to_string()),
     });
     for c in Component::ALL {

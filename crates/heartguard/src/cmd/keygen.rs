@@ -32,7 +32,10 @@ fn write_pair(out_dir: &Path, force: bool) -> Result<(), String> {
     let public = out_dir.join("jwt-public.pem");
     for p in [&private, &public] {
         if p.exists() && !force {
-            return Err(format!("{} exists; pass --force to replace it", p.display()));
+            return Err(format!(
+                "{} exists; pass --force to replace it",
+                p.display()
+            ));
         }
     }
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
@@ -47,6 +50,7 @@ fn write_pair(out_dir: &Path, force: bool) -> Result<(), String> {
         .to_public_key_pem(LineEnding::LF)
         .map_err(|e| format!("encoding the public key: {e}"))?;
     crate::cmd::up::write_private_file(&private, private_pem.as_bytes())?;
-    std::fs::write(&public, public_pem.as_bytes()).map_err(|e| format!("{}: {e}", public.display()))?;
+    std::fs::write(&public, public_pem.as_bytes())
+        .map_err(|e| format!("{}: {e}", public.display()))?;
     Ok(())
 }

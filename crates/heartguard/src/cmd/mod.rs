@@ -1,5 +1,6 @@
 //! One module per subcommand, and what they share: loading configuration and reporting outcomes.
 
+pub mod certs;
 pub mod check;
 pub mod keygen;
 pub mod migrate;
@@ -55,8 +56,7 @@ pub fn load(env_file: Option<&Path>, components: &[Component]) -> Result<Setting
 
 /// As [`load`], from an already assembled source.
 pub fn load_from(src: &EnvSource, components: &[Component]) -> Result<Settings, Outcome> {
-    let settings = Settings::from_env(src)?;
-    settings.require_for(components)?;
+    let settings = Settings::load(src, components)?;
     hg_platform::telemetry::init_logging(&settings.log);
     Ok(settings)
 }

@@ -50,9 +50,7 @@ pub async fn seed_all(
     demo_password: &PasswordChoice,
     with_demo: bool,
 ) -> Result<Option<demo::DemoReport>, String> {
-    let pending = hg_platform::db::MIGRATOR
-        .iter()
-        .count() as i64
+    let pending = hg_platform::db::MIGRATOR.iter().count() as i64
         - sqlx::query_scalar::<_, i64>("select count(*) from _sqlx_migrations where success")
             .fetch_one(pool)
             .await
@@ -60,13 +58,20 @@ pub async fn seed_all(
     if pending > 0 {
         return Err("the schema is not current: run `heartguard migrate` first".into());
     }
-    seed::base(pool).await.map_err(|e| format!("seed failed: {e}"))?;
+    seed::base(pool)
+        .await
+        .map_err(|e| format!("seed failed: {e}"))?;
     if !with_demo {
         if let Some(pw) = &settings.seed.admin_password {
             let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
-            if seed::ensure_superadmin(&mut conn, demo::ADMIN_EMAIL, "Administrador HeartGuard", pw.expose())
-                .await
-                .map_err(|e| format!("seed failed: {e}"))?
+            if seed::ensure_superadmin(
+                &mut conn,
+                demo::ADMIN_EMAIL,
+                "Administrador HeartGuard",
+                pw.expose(),
+            )
+            .await
+            .map_err(|e| format!("seed failed: {e}"))?
             {
                 println!("created superadmin {}", demo::ADMIN_EMAIL);
             }
@@ -85,28 +90,36 @@ pub async fn seed_all(
 
 /// Runs the seed and prints what it did.
 pub async fn run(env_file: Option<&Path>, with_demo: bool) -> Outcome {
-    finish(async {
-        let settings = load(env_file, &[])?;
-        let pool = connect_db(&settings, "seed").await?;
-        let admin = PasswordChoice::configured_or_generated(settings.seed.admin_password.as_ref());
-        let demo_pw = PasswordChoice::configured_or_generated(settings.seed.demo_password.as_ref());
-        let report = seed_all(&pool, &settings, &admin, &demo_pw, with_demo)
-            .await
-            .map_err(Outcome::Failed)?;
-        println!("catalogs, roles, permissions and defaults are loaded");
-        if let Some(report) = report {
-            for email in &report.created {
-                let pw = if email == demo::ADMIN_EMAIL { &admin } else { &demo_pw };
-                println!("  created {email:<32} password: {}", pw.shown());
+    finish(
+        async {
+            let settings = load(env_file, &[])?;
+            let pool = connect_db(&settings, "seed").await?;
+            let admin =
+                PasswordChoice::configured_or_generated(settings.seed.admin_password.as_ref());
+            let demo_pw =
+                PasswordChoice::configured_or_generated(settings.seed.demo_password.as_ref());
+            let report = seed_all(&pool, &settings, &admin, &demo_pw, with_demo)
+                .await
+                .map_err(Outcome::Failed)?;
+            println!("catalogs, roles, permissions and defaults are loaded");
+            if let Some(report) = report {
+                for email in &report.created {
+                    let pw = if email == demo::ADMIN_EMAIL {
+                        &admin
+                    } else {
+                        &demo_pw
+                    };
+                    println!("  created {email:<32} password: {}", pw.shown());
+                }
+                if !report.existing.is_empty() {
+                    println!(
+                        "  {} demo accounts already existed and keep their passwords",
+                        report.existing.len()
+                    );
+                }
             }
-            if !report.existing.is_empty() {
-                println!(
-                    "  {} demo accounts already existed and keep their passwords",
-                    report.existing.len()
-                );
-            }
+            Ok(())
         }
-        Ok(())
-    }
-    .await)
+        .await,
+    )
 }

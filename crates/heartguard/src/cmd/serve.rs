@@ -9,21 +9,23 @@ use super::{Outcome, finish, load};
 
 /// Runs `components` until SIGTERM/SIGINT.
 pub async fn run(env_file: Option<&Path>, components: &[Component]) -> Outcome {
-    finish(async {
-        let settings = load(env_file, components)?;
-        let shutdown = CancellationToken::new();
-        hg_platform::shutdown::cancel_on_signal(shutdown.clone());
-        let names: Vec<&str> = components.iter().map(|c| c.name()).collect();
-        let platform = Platform::new(settings, &names.join("+"), shutdown);
-        let running = hg_services::runtime::start(&platform, components)
-            .await
-            .map_err(Outcome::Failed)?;
-        for (c, addr) in &running.addrs {
-            tracing::info!(component = c.name(), %addr, "listening");
+    finish(
+        async {
+            let settings = load(env_file, components)?;
+            let shutdown = CancellationToken::new();
+            hg_platform::shutdown::cancel_on_signal(shutdown.clone());
+            let names: Vec<&str> = components.iter().map(|c| c.name()).collect();
+            let platform = Platform::new(settings, &names.join("+"), shutdown);
+            let running = hg_services::runtime::start(&platform, components)
+                .await
+                .map_err(Outcome::Failed)?;
+            for (c, addr) in &running.addrs {
+                tracing::info!(component = c.name(), %addr, "listening");
+            }
+            running.wait().await;
+            tracing::info!("stopped");
+            Ok(())
         }
-        running.wait().await;
-        tracing::info!("stopped");
-        Ok(())
-    }
-    .await)
+        .await,
+    )
 }

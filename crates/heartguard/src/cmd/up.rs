@@ -63,7 +63,8 @@ impl DevSecrets {
             }
         }
         if changed {
-            std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+            std::fs::create_dir_all(data_dir)
+                .map_err(|e| format!("{}: {e}", data_dir.display()))?;
             let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
             write_private_file(&path, text.as_bytes())?;
         }
@@ -89,7 +90,8 @@ pub async fn run(env_file: Option<&Path>, with_demo: bool) -> Outcome {
     let production = src
         .get("HEARTGUARD_ENV")
         .is_some_and(|v| v.eq_ignore_ascii_case("production") || v.eq_ignore_ascii_case("prod"));
-    let data_dir = std::path::PathBuf::from(src.get("HEARTGUARD_DATA_DIR").unwrap_or(".heartguard"));
+    let data_dir =
+        std::path::PathBuf::from(src.get("HEARTGUARD_DATA_DIR").unwrap_or(".heartguard"));
     let mut generated = Vec::new();
     if !production {
         let secrets = match DevSecrets::load_or_create(&data_dir) {
@@ -149,7 +151,9 @@ async fn serve_everything(
         return Outcome::Failed(format!("migration failed: {e}"));
     }
     let choice = |name: &str, value: Option<&hg_platform::config::Secret>| PasswordChoice {
-        value: value.cloned().unwrap_or_else(|| hg_platform::config::Secret::new("")),
+        value: value
+            .cloned()
+            .unwrap_or_else(|| hg_platform::config::Secret::new("")),
         generated: generated.contains(&name),
     };
     let admin = choice("ADMIN_PASSWORD", settings.seed.admin_password.as_ref());
@@ -192,7 +196,12 @@ async fn serve_everything(
     }
     println!(
         "  PostgreSQL: {}; Redis: {}; RabbitMQ: {}",
-        if platform.settings.database.as_ref().is_some_and(|d| d.host == "127.0.0.1") {
+        if platform
+            .settings
+            .database
+            .as_ref()
+            .is_some_and(|d| d.host == "127.0.0.1")
+        {
             "local"
         } else {
             "configured"
@@ -203,7 +212,11 @@ async fn serve_everything(
     if let Some(report) = report {
         println!("\nDemo logins:");
         for email in report.created.iter().chain(&report.existing) {
-            let pw = if email == ADMIN_EMAIL { &admin } else { &demo_pw };
+            let pw = if email == ADMIN_EMAIL {
+                &admin
+            } else {
+                &demo_pw
+            };
             println!("  {email:<30} {}", pw.shown());
         }
     }

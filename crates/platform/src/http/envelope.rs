@@ -106,13 +106,17 @@ pub struct ApiError {
     status: StatusCode,
     id: Cow<'static, str>,
     message: String,
-    details: Option<Map<String, Value>>,
+    details: Option<Box<Map<String, Value>>>,
     retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with any status, id and message.
-    pub fn new(status: StatusCode, id: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        id: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             id: id.into(),
@@ -124,7 +128,7 @@ impl ApiError {
 
     /// Adds a `details` entry.
     pub fn detail(mut self, key: &str, value: impl Serialize) -> Self {
-        self.details.get_or_insert_with(Map::new).insert(
+        self.details.get_or_insert_with(Default::default).insert(
             key.to_owned(),
             serde_json::to_value(value).unwrap_or(Value::Null),
         );
@@ -190,7 +194,11 @@ impl ApiError {
 
     /// 404 `HG-ROUTE-NOT-FOUND` for paths no route matches.
     pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "HG-ROUTE-NOT-FOUND", "no such resource")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "HG-ROUTE-NOT-FOUND",
+            "no such resource",
+        )
     }
 
     /// 405 `HG-METHOD-NOT-ALLOWED`.
@@ -276,11 +284,9 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::unsupported_media_type(),
             StatusCode::NOT_ACCEPTABLE => Self::not_acceptable(),
-            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => Self::new(
-                status,
-                "HG-TIMEOUT",
-                "the request took too long",
-            ),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
+                Self::new(status, "HG-TIMEOUT", "the request took too long")
+            }
             StatusCode::SERVICE_UNAVAILABLE => Self::unavailable(),
             s if s.is_server_error() => Self::internal(),
             s => Self::new(
@@ -297,7 +303,7 @@ impl ApiError {
         error.insert("id".into(), Value::String(self.id.to_string()));
         error.insert("message".into(), Value::String(self.message.clone()));
         if let Some(details) = &self.details {
-            error.insert("details".into(), Value::Object(details.clone()));
+            error.insert("details".into(), Value::Object((**details).clone()));
         }
         json!({"status": "error", "code": self.status.as_u16(), "error": error})
     }
@@ -321,7 +327,8 @@ impl IntoResponse for ApiError {
             );
         }
         if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -367,7 +374,10 @@ mod tests {
         assert_eq!(doc["status"], "error");
         assert_eq!(doc["code"], 400);
         assert_eq!(doc["error"]["id"], "HG-VALIDATION");
-        assert_eq!(doc["error"]["details"]["fields"]["name"], "must not be empty");
+        assert_eq!(
+            doc["error"]["details"]["fields"]["name"],
+            "must not be empty"
+        );
     }
 
     #[test]

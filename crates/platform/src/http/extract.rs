@@ -3,8 +3,8 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use bytes::Bytes;
-use http::request::Parts;
 use http::header::CONTENT_TYPE;
+use http::request::Parts;
 use quick_xml::events::Event;
 use serde::de::DeserializeOwned;
 
@@ -217,8 +217,7 @@ mod tests {
 
     #[test]
     fn xml_bodies_parse_into_the_same_types() {
-        let body: Body =
-            parse_xml(b"<request><name>x</name><count>3</count></request>").unwrap();
+        let body: Body = parse_xml(b"<request><name>x</name><count>3</count></request>").unwrap();
         assert_eq!(
             body,
             Body {
@@ -255,7 +254,10 @@ mod tests {
     fn content_types_map_to_formats() {
         let mut h = http::HeaderMap::new();
         assert!(body_format(&h).is_err());
-        h.insert(CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
+        h.insert(
+            CONTENT_TYPE,
+            "application/json; charset=utf-8".parse().unwrap(),
+        );
         assert_eq!(body_format(&h).unwrap(), BodyFormat::Json);
         h.insert(CONTENT_TYPE, "text/xml".parse().unwrap());
         assert_eq!(body_format(&h).unwrap(), BodyFormat::Xml);
@@ -263,7 +265,10 @@ mod tests {
         assert_eq!(body_format(&h).unwrap(), BodyFormat::Json);
         h.insert(CONTENT_TYPE, "text/plain".parse().unwrap());
         assert_eq!(body_format(&h).unwrap_err().status().as_u16(), 415);
-        h.insert(CONTENT_TYPE, "application/json; charset=latin1".parse().unwrap());
+        h.insert(
+            CONTENT_TYPE,
+            "application/json; charset=latin1".parse().unwrap(),
+        );
         assert_eq!(body_format(&h).unwrap_err().status().as_u16(), 415);
     }
 }

@@ -24,12 +24,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Liveness and readiness routes of `component`.
 pub fn routes(component: Component) -> Router<Platform> {
     let live = move || async move { liveness(component) };
-    let mut router = Router::new()
-        .route("/health", get(live))
-        .route(
-            "/ready",
-            get(move |State(p): State<Platform>| readiness(component, p)),
-        );
+    let mut router = Router::new().route("/health", get(live)).route(
+        "/ready",
+        get(move |State(p): State<Platform>| readiness(component, p)),
+    );
     for prefix in component.prefixes() {
         router = router.route(&format!("/{prefix}/health"), get(live));
     }

@@ -15,8 +15,8 @@ use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderValue;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -31,10 +31,12 @@ pub fn standard_layers(router: Router, component: &'static str, body_limit: usiz
     router
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("handler panicked");
-            ApiError::internal().into_response()
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked");
+                ApiError::internal().into_response()
+            },
+        ))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             record_metrics(component, req, next)
         }))
@@ -67,7 +69,11 @@ pub fn standard_layers(router: Router, component: &'static str, body_limit: usiz
                         if status >= 500 {
                             tracing::warn!(http.status = status, latency_ms = ms, "request failed");
                         } else {
-                            tracing::info!(http.status = status, latency_ms = ms, "request handled");
+                            tracing::info!(
+                                http.status = status,
+                                latency_ms = ms,
+                                "request handled"
+                            );
                         }
                     },
                 )
@@ -106,7 +112,11 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
     let format = match negotiate(req.headers()) {
         Ok(f) => f,
         Err(_) => {
-            return finish(ApiError::not_acceptable().into_response(), Format::Json, &request_id);
+            return finish(
+                ApiError::not_acceptable().into_response(),
+                Format::Json,
+                &request_id,
+            );
         }
     };
     req.extensions_mut().insert(format);
@@ -120,7 +130,11 @@ fn is_bare_error(resp: &Response) -> bool {
     if !(resp.status().is_client_error() || resp.status().is_server_error()) {
         return false;
     }
-    match resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    match resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         None => true,
         Some(ct) => ct.starts_with("text/plain"),
     }
@@ -179,4 +193,3 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }
-

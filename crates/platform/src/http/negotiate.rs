@@ -120,7 +120,11 @@ fn write_element(w: &mut Writer<Vec<u8>>, name: &str, key_attr: Option<&str>, va
     match value {
         Value::Null => {}
         Value::Bool(b) => {
-            let _ = w.write_event(Event::Text(BytesText::new(if *b { "true" } else { "false" })));
+            let _ = w.write_event(Event::Text(BytesText::new(if *b {
+                "true"
+            } else {
+                "false"
+            })));
         }
         Value::Number(n) => {
             let _ = w.write_event(Event::Text(BytesText::new(&n.to_string())));

@@ -64,7 +64,9 @@ mod tests {
     #[test]
     fn well_formed_ids_are_kept() {
         assert_eq!(
-            RequestId::from_headers(&with("abc-123_x.y:z")).unwrap().as_str(),
+            RequestId::from_headers(&with("abc-123_x.y:z"))
+                .unwrap()
+                .as_str(),
             "abc-123_x.y:z"
         );
     }

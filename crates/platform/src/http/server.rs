@@ -13,7 +13,11 @@ use crate::component::Component;
 use crate::context::Platform;
 
 /// The complete application of `component` around its own `routes`.
-pub fn component_app(component: Component, platform: &Platform, routes: Router<Platform>) -> Router {
+pub fn component_app(
+    component: Component,
+    platform: &Platform,
+    routes: Router<Platform>,
+) -> Router {
     let app = routes
         .merge(health::routes(component))
         .fallback(not_found)

@@ -1,0 +1,13 @@
+//! HeartGuard's integration tests: one test binary (so the workspace links once), one module per
+//! area. Every test talks to the machine's real PostgreSQL, Redis and RabbitMQ through
+//! `hg-test-support`, and tests of the command line run the compiled `heartguard` binary.
+
+mod cache;
+mod cli;
+mod events;
+mod http_conventions;
+mod readiness;
+mod schema;
+mod support;
+mod tls;
+mod up;

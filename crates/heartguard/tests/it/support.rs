@@ -1,0 +1,55 @@
+//! Helpers for running the compiled binary in tests.
+
+use std::process::{Command, Output};
+
+/// The `heartguard` binary cargo built for these tests.
+pub fn heartguard() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heartguard"));
+    // Only what a test sets explicitly may configure the binary.
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LOG_LEVEL", "warn");
+    cmd
+}
+
+/// Runs the binary with `args` and `env` and returns its output.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = heartguard();
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the heartguard binary runs")
+}
+
+/// Standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Standard output as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `url` until it answers 200 or `secs` pass.
+pub async fn wait_for_200(client: &reqwest::Client, url: &str, secs: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = client.get(url).send().await
+            && r.status() == 200
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Sends SIGTERM to a child process.
+pub fn sigterm(pid: u32) {
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+}

@@ -1,0 +1,139 @@
+//! `TestApp`: components spawned on port 0 against a fresh database, with Redis and RabbitMQ namespaced
+//! for the test when asked for (in-process stand-ins otherwise), and an HTTP client.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use hg_platform::{Component, EnvSource, Platform, Settings};
+use hg_services::runtime::Running;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::TestDb;
+use crate::services::{TestBroker, TestRedis, amqp_url, redis_url};
+
+/// The internal API key configured in test apps (long enough for the startup check).
+pub const TEST_API_KEY: &str = "test-internal-api-key-0123456789abcdef";
+
+/// Running components and everything they use; stopped and cleaned up on drop.
+pub struct TestApp {
+    /// The platform handles the components use.
+    pub platform: Platform,
+    /// Where each component listens.
+    pub addrs: BTreeMap<Component, SocketAddr>,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    running: Option<Running>,
+    /// Redis namespace, when the app uses the real Redis.
+    pub redis: Option<TestRedis>,
+    /// RabbitMQ exchange, when the app uses the real RabbitMQ.
+    pub broker: Option<TestBroker>,
+    /// The test's own database (dropped last).
+    pub db: TestDb,
+}
+
+/// Chooses components, backing services and extra variables.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    components: Vec<Component>,
+    redis: bool,
+    rabbitmq: bool,
+    env: Vec<(String, String)>,
+}
+
+impl TestAppBuilder {
+    /// Runs `c` too.
+    pub fn with(mut self, c: Component) -> Self {
+        self.components.push(c);
+        self
+    }
+
+    /// Uses the machine's Redis under a per-test key prefix.
+    pub fn with_redis(mut self) -> Self {
+        self.redis = true;
+        self
+    }
+
+    /// Uses the machine's RabbitMQ with a per-test exchange.
+    pub fn with_rabbitmq(mut self) -> Self {
+        self.rabbitmq = true;
+        self
+    }
+
+    /// Sets a configuration variable.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Creates the database and starts the components.
+    pub async fn spawn(self) -> TestApp {
+        hg_platform::tls::install_crypto_provider();
+        let db = TestDb::new().await;
+        let redis = self.redis.then(TestRedis::new);
+        let broker = self.rabbitmq.then(TestBroker::new);
+        let mut src = EnvSource::from_pairs([
+            ("DATABASE_URL", db.url.clone()),
+            ("INTERNAL_API_KEY", TEST_API_KEY.to_owned()),
+            ("MICROSERVICES_API_KEY", TEST_API_KEY.to_owned()),
+            ("LOG_LEVEL", "warn".to_owned()),
+        ]);
+        for c in Component::ALL {
+            src.set(c.port_var(), "0");
+        }
+        if let Some(r) = &redis {
+            src.set("REDIS_URL", redis_url());
+            src.set("REDIS_KEY_PREFIX", r.prefix.clone());
+        }
+        if let Some(b) = &broker {
+            src.set("AMQP_URL", amqp_url());
+            src.set("AMQP_EXCHANGE", b.exchange.clone());
+        }
+        for (k, v) in &self.env {
+            src.set(k, v.clone());
+        }
+        let settings = Settings::from_env(&src).expect("test configuration is valid");
+        let platform = Platform::new(settings, "test", CancellationToken::new());
+        let running = hg_services::runtime::start(&platform, &self.components)
+            .await
+            .expect("components start");
+        TestApp {
+            addrs: running.addrs.clone(),
+            platform,
+            client: reqwest::Client::new(),
+            running: Some(running),
+            redis,
+            broker,
+            db,
+        }
+    }
+}
+
+impl TestApp {
+    /// A builder with no components yet.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// `http://<addr of c><path>`.
+    pub fn url(&self, c: Component, path: &str) -> String {
+        let addr = self
+            .addrs
+            .get(&c)
+            .unwrap_or_else(|| panic!("{c} is not running in this test app"));
+        format!("http://{addr}{path}")
+    }
+
+    /// Stops the components and waits for in-flight requests to finish.
+    pub async fn stop(mut self) {
+        self.platform.shutdown.cancel();
+        if let Some(r) = self.running.take() {
+            r.wait().await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.platform.shutdown.cancel();
+    }
+}
