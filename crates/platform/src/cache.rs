@@ -18,6 +18,26 @@ use crate::config::RedisConfig;
 #[error("cache unavailable: {0}")]
 pub struct CacheError(pub String);
 
+/// The answer of [`Cache::admit`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Admission {
+    /// The client is blocked for this many more seconds.
+    Blocked { retry_after_secs: u64 },
+    /// A token was taken; this many remain.
+    Allowed { remaining: f64 },
+    /// The bucket is empty; this many remain (less than one).
+    Limited { remaining: f64 },
+}
+
+/// A token bucket: `burst` tokens at most, refilled at `per_sec`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    /// Capacity.
+    pub burst: u32,
+    /// Refill rate (tokens per second).
+    pub per_sec: f64,
+}
+
 /// What the platform needs from a cache.
 #[async_trait]
 pub trait Cache: Send + Sync {
@@ -29,10 +49,51 @@ pub trait Cache: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
     /// Adds one to the counter under `key`, creating it with expiry `ttl`; returns the new value.
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError>;
+    /// One admission decision in one round trip: `Blocked` while `block_key` exists; otherwise takes a
+    /// token from the bucket at `bucket_key` (when `bucket` is given).
+    async fn admit(
+        &self,
+        block_key: &str,
+        bucket_key: &str,
+        bucket: Option<Bucket>,
+    ) -> Result<Admission, CacheError>;
     /// Checks the cache answers.
     async fn ping(&self) -> Result<(), CacheError>;
     /// `redis` or `in-process`, for readiness answers.
     fn kind(&self) -> &'static str;
+}
+
+/// Admission in Redis: the block key's TTL, then a token bucket kept as a hash {tokens, ts} refilled
+/// from the server's clock. Returns {-1, ttl} when blocked, else {1|0, tokens}.
+const ADMIT_SCRIPT: &str = r"
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then return {-1, tostring(ttl)} end
+local burst = tonumber(ARGV[1])
+if burst == 0 then return {1, '0'} end
+local per_ms = tonumber(ARGV[2]) / 1000
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local b = redis.call('HMGET', KEYS[2], 't', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * per_ms)
+local allowed = 0
+if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+redis.call('HSET', KEYS[2], 't', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[2], math.ceil(burst / per_ms) + 1000)
+return {allowed, tostring(tokens)}
+";
+
+fn admission(code: i64, value: &str) -> Admission {
+    let v: f64 = value.parse().unwrap_or(0.0);
+    match code {
+        -1 => Admission::Blocked {
+            retry_after_secs: (v / 1000.0).ceil().max(1.0) as u64,
+        },
+        1 => Admission::Allowed { remaining: v },
+        _ => Admission::Limited { remaining: v },
+    }
 }
 
 /// Builds a Redis client for `cfg`: `rediss://` verifies the server against `REDIS_CA_CERT` (or the
@@ -165,6 +226,27 @@ impl Cache for RedisCache {
         Ok(value)
     }
 
+    async fn admit(
+        &self,
+        block_key: &str,
+        bucket_key: &str,
+        bucket: Option<Bucket>,
+    ) -> Result<Admission, CacheError> {
+        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let script = SCRIPT.get_or_init(|| redis::Script::new(ADMIT_SCRIPT));
+        let mut c = self.conn().await?;
+        let (burst, per_sec) = bucket.map_or((0, 0.0), |b| (b.burst, b.per_sec));
+        let (code, value): (i64, String) = script
+            .key(self.key(block_key))
+            .key(self.key(bucket_key))
+            .arg(burst)
+            .arg(per_sec)
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(admission(code, &value))
+    }
+
     async fn ping(&self) -> Result<(), CacheError> {
         let mut c = self.conn().await?;
         let _: String = redis::cmd("PING")
@@ -234,6 +316,55 @@ impl Cache for MemoryCache {
         }))
     }
 
+    async fn admit(
+        &self,
+        block_key: &str,
+        bucket_key: &str,
+        bucket: Option<Bucket>,
+    ) -> Result<Admission, CacheError> {
+        Ok(self.live(|m| {
+            let now = Instant::now();
+            if let Some((_, Some(exp))) = m.get(block_key) {
+                return Admission::Blocked {
+                    retry_after_secs: exp.duration_since(now).as_secs_f64().ceil().max(1.0) as u64,
+                };
+            }
+            let Some(b) = bucket else {
+                return Admission::Allowed { remaining: 0.0 };
+            };
+            // The bucket is stored as "tokens" and refilled by the time since its last update, which
+            // is kept as the entry's expiry minus its lifetime.
+            let lifetime = Duration::from_secs_f64(f64::from(b.burst) / b.per_sec + 1.0);
+            let tokens = match m.get(bucket_key) {
+                Some((v, Some(exp))) => {
+                    let last = *exp - lifetime;
+                    let stored: f64 = std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(f64::from(b.burst));
+                    (stored + now.saturating_duration_since(last).as_secs_f64() * b.per_sec)
+                        .min(f64::from(b.burst))
+                }
+                _ => f64::from(b.burst),
+            };
+            let (decision, left) = if tokens >= 1.0 {
+                (
+                    Admission::Allowed {
+                        remaining: tokens - 1.0,
+                    },
+                    tokens - 1.0,
+                )
+            } else {
+                (Admission::Limited { remaining: tokens }, tokens)
+            };
+            m.insert(
+                bucket_key.to_owned(),
+                (left.to_string().into_bytes(), Some(now + lifetime)),
+            );
+            decision
+        }))
+    }
+
     async fn ping(&self) -> Result<(), CacheError> {
         Ok(())
     }
@@ -256,6 +387,34 @@ mod tests {
         assert_eq!(c.get("a").await.unwrap(), Some(b"1".to_vec()));
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert_eq!(c.get("a").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn memory_cache_admits_a_burst_then_limits_and_honours_blocks() {
+        let c = MemoryCache::new();
+        let b = Some(Bucket {
+            burst: 3,
+            per_sec: 0.5,
+        });
+        for _ in 0..3 {
+            assert!(matches!(
+                c.admit("blk", "bkt", b).await.unwrap(),
+                Admission::Allowed { .. }
+            ));
+        }
+        assert!(matches!(
+            c.admit("blk", "bkt", b).await.unwrap(),
+            Admission::Limited { .. }
+        ));
+        c.set("blk", b"1", Some(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        assert_eq!(
+            c.admit("blk", "bkt", b).await.unwrap(),
+            Admission::Blocked {
+                retry_after_secs: 30
+            }
+        );
     }
 
     #[tokio::test]

@@ -545,8 +545,17 @@ impl HttpConfig {
     }
 }
 
-/// The gateway's API key and upstreams. Reads `INTERNAL_API_KEY` (comma-separated keys, each at least 32
-/// characters), `REQUIRE_API_KEY` (default true) and `<SERVICE>_UPSTREAM` (default `127.0.0.1:<port>`).
+/// The gateway (machine 2's entry). Reads:
+///
+/// * `INTERNAL_API_KEY` — accepted keys, comma-separated for rotation, each at least 32 characters;
+/// * `REQUIRE_API_KEY` (default true; false only when the gateway binds to loopback);
+/// * `<SERVICE>_UPSTREAM` — `host:port` per service (default `127.0.0.1:<port>`);
+/// * `GATEWAY_TIMEOUT_SECS` (default 10) and `GATEWAY_TELEMETRY_TIMEOUT_SECS` (default 30) — how long
+///   an upstream may take to answer;
+/// * `API_KEY_ABUSE_THRESHOLD` (default 20) — rejections a minute from one IP before it is blocked,
+///   and `API_KEY_ABUSE_BLOCK_SECS` (default 600) — for how long;
+/// * `GATEWAY_TLS_CERT` and `GATEWAY_TLS_KEY` — PEM files; when both are set the gateway serves HTTPS;
+/// * `CORS_ALLOWED_ORIGINS` — comma-separated origins allowed to call from browsers (none by default).
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
     /// Accepted keys (several during rotation).
@@ -554,6 +563,27 @@ pub struct GatewayConfig {
     /// Enforcement switch; `false` only on a loopback gateway.
     pub require_api_key: bool,
     upstreams: BTreeMap<Component, String>,
+    /// Upstream answer deadline for most routes.
+    pub timeout: std::time::Duration,
+    /// Upstream answer deadline for telemetry (large batches).
+    pub telemetry_timeout: std::time::Duration,
+    /// Rejections per minute from one IP that trigger a block.
+    pub abuse_threshold: u32,
+    /// How long an abusive IP stays blocked.
+    pub abuse_block: std::time::Duration,
+    /// Certificate and key for HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// Browser origins allowed by CORS.
+    pub cors_origins: Vec<String>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// Certificate chain file.
+    pub cert: PathBuf,
+    /// Private key file.
+    pub key: PathBuf,
 }
 
 impl GatewayConfig {
@@ -579,21 +609,75 @@ impl GatewayConfig {
                 let var = c
                     .upstream_var()
                     .expect("services have an upstream variable");
-                let value = src
-                    .get(var)
-                    .map(|v| {
-                        v.trim_start_matches("http://")
-                            .trim_end_matches('/')
-                            .to_owned()
-                    })
-                    .unwrap_or_else(|| format!("127.0.0.1:{}", http.port(c)));
+                let value = match src.get(var) {
+                    Some(v) => {
+                        let v = v.trim_start_matches("http://").trim_end_matches('/');
+                        let ok = url::Url::parse(&format!("http://{v}"))
+                            .is_ok_and(|u| u.host_str().is_some() && u.path() == "/");
+                        if !ok {
+                            errors.push(var, format!("`{v}` is not host:port"));
+                        }
+                        v.to_owned()
+                    }
+                    None => format!("127.0.0.1:{}", http.port(c)),
+                };
                 (c, value)
             })
             .collect();
+        let secs = |name: &str, default: u64, errors: &mut ConfigError| {
+            std::time::Duration::from_secs(parse_num(src, name, default, (1, 3600), errors))
+        };
+        let tls = match (
+            existing_file(src, "GATEWAY_TLS_CERT", errors),
+            existing_file(src, "GATEWAY_TLS_KEY", errors),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                errors.push(
+                    "GATEWAY_TLS_KEY",
+                    "is required when GATEWAY_TLS_CERT is set",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                errors.push(
+                    "GATEWAY_TLS_CERT",
+                    "is required when GATEWAY_TLS_KEY is set",
+                );
+                None
+            }
+        };
+        let cors_origins = src
+            .get("CORS_ALLOWED_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for o in &cors_origins {
+            let ok = url::Url::parse(o).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/"
+            });
+            if !ok {
+                errors.push(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("`{o}` is not an origin like https://app.example.org"),
+                );
+            }
+        }
         Self {
             api_keys,
             require_api_key,
             upstreams,
+            timeout: secs("GATEWAY_TIMEOUT_SECS", 10, errors),
+            telemetry_timeout: secs("GATEWAY_TELEMETRY_TIMEOUT_SECS", 30, errors),
+            abuse_threshold: parse_num(src, "API_KEY_ABUSE_THRESHOLD", 20, (1, 100_000), errors),
+            abuse_block: secs("API_KEY_ABUSE_BLOCK_SECS", 600, errors),
+            tls,
+            cors_origins,
         }
     }
 
@@ -601,10 +685,48 @@ impl GatewayConfig {
     pub fn upstream(&self, c: Component) -> Option<&str> {
         self.upstreams.get(&c).map(String::as_str)
     }
+}
 
-    /// Points a service's upstream elsewhere (tests, `heartguard up` with port 0).
-    pub fn set_upstream(&mut self, c: Component, addr: impl Into<String>) {
-        self.upstreams.insert(c, addr.into());
+/// Request rate limits of the gateway and the admin component, and which peers may speak for a client.
+/// Reads `RATE_LIMIT_PER_MINUTE` (default 1200; 0 turns limiting off), `RATE_LIMIT_BURST` (default
+/// 200) and `TRUSTED_PROXIES` (comma-separated IP addresses or CIDR ranges whose `X-Forwarded-For` is
+/// believed; default `127.0.0.1,::1`).
+#[derive(Clone, Debug)]
+pub struct ClientLimitsConfig {
+    /// Sustained requests per minute per client; 0 = unlimited.
+    pub per_minute: u32,
+    /// Bucket size: requests a client may send at once.
+    pub burst: u32,
+    /// Proxies whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl ClientLimitsConfig {
+    fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        let trusted_proxies = src
+            .get("TRUSTED_PROXIES")
+            .unwrap_or("127.0.0.1,::1")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| {
+                let parsed = p
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(ipnet::IpNet::from));
+                if parsed.is_err() {
+                    errors.push(
+                        "TRUSTED_PROXIES",
+                        format!("`{p}` is not an IP address or CIDR range"),
+                    );
+                }
+                parsed.ok()
+            })
+            .collect();
+        Self {
+            per_minute: parse_num(src, "RATE_LIMIT_PER_MINUTE", 1200, (0, 10_000_000), errors),
+            burst: parse_num(src, "RATE_LIMIT_BURST", 200, (1, 1_000_000), errors),
+            trusted_proxies,
+        }
     }
 }
 
@@ -640,13 +762,16 @@ fn api_keys(src: &EnvSource, name: &str, env: RuntimeEnv, errors: &mut ConfigErr
 }
 
 /// How the admin component (machine 1) reaches the gateway. Reads `MICROSERVICES_GATEWAY_URL` (default
-/// `http://127.0.0.1:<GATEWAY_PORT>`) and `MICROSERVICES_API_KEY`.
+/// `http://127.0.0.1:<GATEWAY_PORT>`), `MICROSERVICES_API_KEY` and, for an HTTPS gateway with its own
+/// CA, `MICROSERVICES_GATEWAY_CA_CERT`.
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
     /// Base URL of the gateway.
     pub gateway_url: url::Url,
     /// The key sent as `X-Internal-API-Key`.
     pub api_key: Option<Secret>,
+    /// CA that signed the gateway's certificate (system roots otherwise).
+    pub gateway_ca_cert: Option<PathBuf>,
 }
 
 impl EdgeConfig {
@@ -669,6 +794,7 @@ impl EdgeConfig {
         Self {
             gateway_url,
             api_key,
+            gateway_ca_cert: existing_file(src, "MICROSERVICES_GATEWAY_CA_CERT", errors),
         }
     }
 }
@@ -903,6 +1029,7 @@ pub struct Settings {
     pub notify: NotifyConfig,
     pub media: MediaConfig,
     pub telemetry: TelemetryConfig,
+    pub limits: ClientLimitsConfig,
 }
 
 impl Settings {
@@ -939,6 +1066,7 @@ impl Settings {
             notify: NotifyConfig::from_env(src, &mut errors),
             media: MediaConfig::from_env(src, &mut errors),
             telemetry: TelemetryConfig::from_env(src, &mut errors),
+            limits: ClientLimitsConfig::from_env(src, &mut errors),
             http,
         };
         (settings, errors)

@@ -1,6 +1,7 @@
 //! Shared plumbing of every HeartGuard component: configuration, PostgreSQL, the cache, events and the
 //! outbox, the HTTP conventions of spec/03, telemetry and shutdown. Business rules live in `hg-domain`.
 
+pub mod audit;
 pub mod cache;
 pub mod certs;
 pub mod component;

@@ -32,16 +32,32 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
         listeners.push((c, server::bind(c, addr).await?));
     }
     let mut addrs = BTreeMap::new();
-    let mut tasks = JoinSet::new();
-    for (c, listener) in listeners {
+    for (c, listener) in &listeners {
         let local = listener
             .local_addr()
             .map_err(|e| format!("{c}: cannot read the bound address: {e}"))?;
-        addrs.insert(c, local);
-        let app = server::component_app(c, platform, crate::routes(c));
+        addrs.insert(*c, local);
+    }
+    let gateway_tls = match &platform.settings.gateway.tls {
+        Some(files) if components.contains(&Component::Gateway) => Some(server::tls_config(files)?),
+        _ => None,
+    };
+    let mut tasks = JoinSet::new();
+    for (c, listener) in listeners {
+        let (routes, inner) = crate::build(c, platform, &addrs)?;
+        let app = server::component_app(c, platform, routes, inner);
         let shutdown = platform.shutdown.clone();
+        let tls = if c == Component::Gateway {
+            gateway_tls.clone()
+        } else {
+            None
+        };
         tasks.spawn(async move {
-            if let Err(e) = server::serve(listener, app, shutdown).await {
+            let result = match tls {
+                Some(tls) => server::serve_tls(listener, app, tls, shutdown).await,
+                None => server::serve(listener, app, shutdown).await,
+            };
+            if let Err(e) = result {
                 tracing::error!(component = c.name(), error = %e, "server stopped with an error");
             }
         });

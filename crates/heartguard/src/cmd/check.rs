@@ -156,6 +156,52 @@ async fn rabbitmq(settings: &Settings) -> Line {
     }
 }
 
+/// The guide's negative and positive test: a proxied `/auth/health` is refused without the key and
+/// accepted with it — and a wrong key is named plainly.
+async fn gateway_key(settings: &Settings, client: &reqwest::Client, gateway: &str) -> Vec<Line> {
+    let url = format!("{gateway}/auth/health");
+    let mut lines = Vec::new();
+    let without = format!("gateway refuses {url} without X-Internal-API-Key");
+    lines.push(match client.get(&url).send().await {
+        Ok(r) if r.status() == 401 || r.status() == 403 => Line::ok(without, format!("HTTP {}", r.status())),
+        Ok(r) => Line::fail(
+            without,
+            format!("HTTP {}: the gateway lets requests through without the key (REQUIRE_API_KEY=false?)", r.status()),
+        ),
+        Err(e) => Line::fail(without, e.to_string()),
+    });
+    let key = settings
+        .edge
+        .api_key
+        .as_ref()
+        .or(settings.gateway.api_keys.first());
+    let with = format!("gateway accepts {url} with the key");
+    let Some(key) = key else {
+        lines.push(Line::fail(
+            with,
+            "no key configured: set MICROSERVICES_API_KEY",
+        ));
+        return lines;
+    };
+    lines.push(
+        match client
+            .get(&url)
+            .header("x-internal-api-key", key.expose())
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => Line::ok(with, ""),
+            Ok(r) if r.status() == 403 => Line::fail(
+                with,
+                "HTTP 403: MICROSERVICES_API_KEY does not match any of the gateway's INTERNAL_API_KEY",
+            ),
+            Ok(r) => Line::fail(with, format!("HTTP {}", r.status())),
+            Err(e) => Line::fail(with, e.to_string()),
+        },
+    );
+    lines
+}
+
 async fn components(settings: &Settings) -> Vec<Line> {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
@@ -175,6 +221,7 @@ async fn components(settings: &Settings) -> Vec<Line> {
         ),
         Err(e) => Line::fail(format!("gateway answers {url}"), e.to_string()),
     });
+    lines.extend(gateway_key(settings, &client, gateway).await);
     for c in Component::ALL {
         let base = match settings.gateway.upstream(c) {
             Some(up) => format!("http://{up}"),
@@ -183,7 +230,17 @@ async fn components(settings: &Settings) -> Vec<Line> {
         };
         let url = format!("{base}/ready");
         let what = format!("{} ready ({url})", c.name());
-        lines.push(match client.get(&url).send().await {
+        let mut req = client.get(&url);
+        // The gateway's own /ready is behind the key like everything but /health.
+        if let Some(key) = settings
+            .edge
+            .api_key
+            .as_ref()
+            .or(settings.gateway.api_keys.first())
+        {
+            req = req.header("x-internal-api-key", key.expose());
+        }
+        lines.push(match req.send().await {
             Ok(r) if r.status().is_success() => Line::ok(what, ""),
             Ok(r) => {
                 let status = r.status();

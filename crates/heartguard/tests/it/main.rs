@@ -5,6 +5,7 @@
 mod cache;
 mod cli;
 mod events;
+mod gateway;
 mod http_conventions;
 mod readiness;
 mod schema;

@@ -22,6 +22,16 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("the heartguard binary runs")
 }
 
+/// As [`run`], without blocking the test's runtime (for checks against servers the test itself runs).
+pub async fn run_async(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::from(heartguard());
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("the heartguard binary runs")
+}
+
 /// Standard error as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -30,6 +40,12 @@ pub fn stderr(out: &Output) -> String {
 /// Standard output as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An HTTP client (with the process's TLS provider installed first, as the binary does).
+pub fn client() -> reqwest::Client {
+    hg_platform::tls::install_crypto_provider();
+    reqwest::Client::new()
 }
 
 /// Polls `url` until it answers 200 or `secs` pass.

@@ -6,9 +6,9 @@ use std::io::Read;
 use std::process::Stdio;
 
 use hg_platform::Component;
-use hg_test_support::TestDb;
 use hg_test_support::services::{TestBroker, TestRedis, amqp_url, redis_url};
 use hg_test_support::tls::free_port;
+use hg_test_support::{TEST_API_KEY, TestDb};
 
 use crate::support::{heartguard, sigterm, wait_for_200};
 
@@ -25,6 +25,7 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
         .env("REDIS_KEY_PREFIX", &redis.prefix)
         .env("AMQP_URL", amqp_url())
         .env("AMQP_EXCHANGE", &broker.exchange)
+        .env("INTERNAL_API_KEY", TEST_API_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut ports = Vec::new();
@@ -34,7 +35,7 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
         ports.push((c, port));
     }
     let mut child = cmd.spawn().expect("heartguard up starts");
-    let client = reqwest::Client::new();
+    let client = crate::support::client();
     for (c, port) in &ports {
         let url = format!("http://127.0.0.1:{port}/health");
         assert!(
@@ -47,6 +48,7 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
     for (c, port) in &ports {
         let ready = client
             .get(format!("http://127.0.0.1:{port}/ready"))
+            .header("x-internal-api-key", TEST_API_KEY)
             .send()
             .await
             .unwrap();
@@ -99,7 +101,7 @@ async fn serve_logs_json_lines_without_bodies_or_secrets_and_drains_on_sigterm()
         .stderr(Stdio::piped())
         .spawn()
         .expect("heartguard serve starts");
-    let client = reqwest::Client::new();
+    let client = crate::support::client();
     let base = format!("http://127.0.0.1:{port}");
     assert!(wait_for_200(&client, &format!("{base}/health"), 60).await);
     let resp = client

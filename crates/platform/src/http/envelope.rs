@@ -108,6 +108,7 @@ pub struct ApiError {
     message: String,
     details: Option<Box<Map<String, Value>>>,
     retry_after: Option<u64>,
+    challenge: &'static str,
 }
 
 impl ApiError {
@@ -123,7 +124,14 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            challenge: "Bearer realm=\"heartguard\"",
         }
+    }
+
+    /// Sets the `WWW-Authenticate` challenge of a 401 (default: `Bearer realm="heartguard"`).
+    pub fn challenge(mut self, challenge: &'static str) -> Self {
+        self.challenge = challenge;
+        self
     }
 
     /// Adds a `details` entry.
@@ -321,10 +329,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = json_response(self.status, self.to_document());
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"heartguard\""),
-            );
+            resp.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(self.challenge));
         }
         if let Some(secs) = self.retry_after {
             resp.headers_mut()

@@ -1,6 +1,6 @@
 //! `GET /health` (liveness, no dependencies), `GET /<prefix>/health` for each owned prefix,
 //! `GET /ready` (PostgreSQL, Redis, RabbitMQ as the component needs them; 503 naming the failed ones)
-//! and `GET /metrics` (Prometheus text, outside the envelope).
+//! and `GET /metrics` (Prometheus text, not an envelope).
 
 use std::time::Duration;
 
@@ -11,7 +11,6 @@ use axum::routing::get;
 use futures::future::join_all;
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Map, Value, json};
 
 use super::envelope::{ApiError, ApiResponse, plain_document};
@@ -21,13 +20,16 @@ use crate::context::Platform;
 /// How long one readiness check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Liveness and readiness routes of `component`.
+/// Liveness, readiness and metrics routes of `component`.
 pub fn routes(component: Component) -> Router<Platform> {
     let live = move || async move { liveness(component) };
-    let mut router = Router::new().route("/health", get(live)).route(
-        "/ready",
-        get(move |State(p): State<Platform>| readiness(component, p)),
-    );
+    let mut router = Router::new()
+        .route("/health", get(live))
+        .route("/metrics", get(metrics))
+        .route(
+            "/ready",
+            get(move |State(p): State<Platform>| readiness(component, p)),
+        );
     for prefix in component.prefixes() {
         router = router.route(&format!("/{prefix}/health"), get(live));
     }
@@ -77,18 +79,11 @@ async fn readiness(component: Component, platform: Platform) -> Response {
     }
 }
 
-/// Adds `GET /metrics` to an already layered router, so it stays outside negotiation and logging.
-pub fn with_metrics(router: Router, handle: PrometheusHandle) -> Router {
-    router.route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move {
-                (
-                    [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                    handle.render(),
-                )
-            }
-        }),
+/// Prometheus text. Not an envelope: the negotiation layer lets it through whatever `Accept` says.
+async fn metrics(State(p): State<Platform>) -> Response {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        p.metrics.render(),
     )
+        .into_response()
 }

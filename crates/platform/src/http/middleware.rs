@@ -111,6 +111,8 @@ pub async fn envelope(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(request_id.clone());
     let format = match negotiate(req.headers()) {
         Ok(f) => f,
+        // Prometheus text is the only representation of /metrics; scrapers may ask for just that.
+        Err(_) if req.uri().path() == "/metrics" => Format::Json,
         Err(_) => {
             return finish(
                 ApiError::not_acceptable().into_response(),

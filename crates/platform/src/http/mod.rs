@@ -2,11 +2,13 @@
 //! negotiation (JSON/XML), body extraction, request ids, the standard layers, health and readiness,
 //! and serving with graceful shutdown.
 
+pub mod client_ip;
 pub mod envelope;
 pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod negotiate;
+pub mod rate_limit;
 pub mod request_id;
 pub mod server;
 

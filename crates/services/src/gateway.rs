@@ -1,0 +1,437 @@
+//! The gateway (machine 2's entry, port 5000): every request but `GET /health` must carry a valid
+//! `X-Internal-API-Key`; requests are rate limited per client; the first path segment picks the
+//! service (aliases rewritten to the canonical prefix) and the request is forwarded to its upstream.
+//!
+//! Key rejections are logged (client IP, path, reason — never the key), counted in
+//! `gateway_api_key_rejections_total{reason}` and recorded as audit entries; more than
+//! `API_KEY_ABUSE_THRESHOLD` rejections a minute from one IP block it for `API_KEY_ABUSE_BLOCK_SECS`
+//! (429) and record `API_KEY_ABUSE`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::http::ApiError;
+use hg_platform::http::RequestId;
+use hg_platform::http::client_ip::{Peer, client_ip};
+use hg_platform::http::rate_limit::{Decision, Limiter};
+use hg_platform::{Component, Platform};
+use http::{HeaderName, Method, StatusCode};
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::proxy::{ForwardError, Forwarder, Target};
+
+/// The header carrying the internal API key.
+pub static X_INTERNAL_API_KEY: HeaderName = HeaderName::from_static("x-internal-api-key");
+
+/// Why a request's key was refused; the `reason` label of the rejection counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// No `X-Internal-API-Key` header.
+    Missing,
+    /// A key that matches none of the configured ones.
+    Invalid,
+}
+
+impl Rejection {
+    fn label(self) -> &'static str {
+        match self {
+            Rejection::Missing => "missing",
+            Rejection::Invalid => "invalid",
+        }
+    }
+}
+
+/// The configured keys, kept only as SHA-256 digests and compared in constant time.
+pub struct ApiKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+impl ApiKeys {
+    /// Digests of `keys`.
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            digests: keys
+                .into_iter()
+                .map(|k| Sha256::digest(k.as_bytes()).into())
+                .collect(),
+        }
+    }
+
+    /// Checks a presented header value against every key, without stopping at the first match, so the
+    /// time taken says nothing about which key (or how much of one) matched.
+    pub fn check(&self, presented: Option<&[u8]>) -> Result<(), Rejection> {
+        let presented = presented.ok_or(Rejection::Missing)?;
+        let digest: [u8; 32] = Sha256::digest(presented).into();
+        let matched = self
+            .digests
+            .iter()
+            .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&digest));
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            Err(Rejection::Invalid)
+        }
+    }
+}
+
+struct Gateway {
+    platform: Platform,
+    forwarder: Forwarder,
+    /// `http://host:port` per service.
+    upstreams: BTreeMap<Component, String>,
+    keys: ApiKeys,
+    require_key: bool,
+    limiter: Limiter,
+    trusted: Vec<IpNet>,
+    timeout: Duration,
+    telemetry_timeout: Duration,
+    abuse_threshold: i64,
+    abuse_block: Duration,
+    proto: &'static str,
+}
+
+/// The gateway's routes and the layers that guard them. `local` holds the addresses of components
+/// running in this process, which take precedence over the configured upstreams (port 0 in tests).
+pub fn build(
+    platform: &Platform,
+    local: &BTreeMap<Component, SocketAddr>,
+) -> Result<
+    (
+        Router<Platform>,
+        impl FnOnce(Router) -> Router + Send + use<>,
+    ),
+    String,
+> {
+    let cfg = &platform.settings.gateway;
+    let upstreams = Component::services()
+        .map(|c| {
+            let addr = local
+                .get(&c)
+                .map(|a| a.to_string())
+                .or_else(|| cfg.upstream(c).map(str::to_owned))
+                .unwrap_or_default();
+            (c, format!("http://{addr}"))
+        })
+        .collect();
+    let gateway = Arc::new(Gateway {
+        platform: platform.clone(),
+        forwarder: Forwarder::new(None)?,
+        upstreams,
+        keys: ApiKeys::new(cfg.api_keys.iter().map(|k| k.expose())),
+        require_key: cfg.require_api_key,
+        limiter: Limiter::new(platform.cache.clone(), &platform.settings.limits, "gw"),
+        trusted: platform.settings.limits.trusted_proxies.clone(),
+        timeout: cfg.timeout,
+        telemetry_timeout: cfg.telemetry_timeout,
+        abuse_threshold: i64::from(cfg.abuse_threshold),
+        abuse_block: cfg.abuse_block,
+        proto: if cfg.tls.is_some() { "https" } else { "http" },
+    });
+    let routes = Router::new()
+        .route("/", any(forward))
+        .route("/{*path}", any(forward))
+        .with_state(gateway.clone());
+    let cors = cors_layer(&cfg.cors_origins);
+    let layers = move |app: Router| {
+        let app = app.layer(middleware::from_fn_with_state(gateway, guard));
+        match cors {
+            Some(c) => app.layer(c),
+            None => app,
+        }
+    };
+    Ok((routes, layers))
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins = origins
+        .iter()
+        .filter_map(|o| o.parse().ok())
+        .collect::<Vec<_>>();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                http::header::CONTENT_TYPE,
+                http::header::ACCEPT,
+                http::header::AUTHORIZATION,
+                HeaderName::from_static("x-request-id"),
+                X_INTERNAL_API_KEY.clone(),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("ratelimit-limit"),
+                HeaderName::from_static("ratelimit-remaining"),
+                HeaderName::from_static("ratelimit-reset"),
+                http::header::LOCATION,
+                http::header::RETRY_AFTER,
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Admission (abuse block, rate limit), then the key; `GET /health` passes untouched.
+async fn guard(
+    State(gw): State<Arc<Gateway>>,
+    Peer(peer): Peer,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() == Method::GET && req.uri().path() == "/health" {
+        return next.run(req).await;
+    }
+    let client = client_ip(peer.ip(), req.headers(), &gw.trusted);
+    let decision = gw.limiter.check(client).await;
+    match decision {
+        Decision::Blocked { retry_after_secs } => {
+            metrics::counter!("gateway_api_key_rejections_total", "reason" => "blocked")
+                .increment(1);
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "HG-API-KEY-BLOCKED",
+                "too many requests with a missing or wrong API key; this address is blocked for a while",
+            )
+            .retry_after(retry_after_secs)
+            .into_response();
+        }
+        Decision::Limit {
+            retry_after_secs, ..
+        } => {
+            let mut resp = ApiError::rate_limited(retry_after_secs).into_response();
+            decision.write_headers(resp.headers_mut());
+            return resp;
+        }
+        Decision::Allow { .. } => {}
+    }
+    if gw.require_key {
+        let presented = req.headers().get(&X_INTERNAL_API_KEY).map(|v| v.as_bytes());
+        if let Err(reason) = gw.keys.check(presented) {
+            let request_id = req.extensions().get::<RequestId>().map(|r| r.to_string());
+            return gw
+                .reject(reason, client, req.method(), req.uri().path(), request_id)
+                .await;
+        }
+    }
+    let mut resp = next.run(req).await;
+    decision.write_headers(resp.headers_mut());
+    resp
+}
+
+impl Gateway {
+    async fn reject(
+        &self,
+        reason: Rejection,
+        client: IpAddr,
+        method: &Method,
+        path: &str,
+        request_id: Option<String>,
+    ) -> Response {
+        tracing::warn!(
+            client.ip = %client,
+            http.method = %method,
+            http.path = path,
+            reason = reason.label(),
+            "request refused: internal API key"
+        );
+        metrics::counter!("gateway_api_key_rejections_total", "reason" => reason.label())
+            .increment(1);
+        let count = self
+            .platform
+            .cache
+            .incr(&format!("gw:keyrej:{client}"), Duration::from_secs(60))
+            .await
+            .unwrap_or(1);
+        let abusive = count > self.abuse_threshold;
+        let entry = AuditEntry {
+            actor_label: Some("gateway".to_owned()),
+            ip: Some(client),
+            request_id,
+            details: serde_json::json!({
+                "reason": reason.label(),
+                "method": method.as_str(),
+                "path": path,
+                "rejections_last_minute": count,
+            }),
+            ..AuditEntry::new(
+                ActorType::ApiClient,
+                if abusive {
+                    "API_KEY_ABUSE"
+                } else {
+                    "API_KEY_REJECTED"
+                },
+            )
+        };
+        // Record the entry that crosses the threshold; later rejections are answered by the block.
+        if count <= self.abuse_threshold + 1 {
+            self.record(entry).await;
+        }
+        if abusive {
+            self.limiter.block(client, self.abuse_block.as_secs()).await;
+            tracing::warn!(client.ip = %client, block_secs = self.abuse_block.as_secs(), "API key abuse: address blocked");
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "HG-API-KEY-BLOCKED",
+                "too many requests with a missing or wrong API key; this address is blocked for a while",
+            )
+            .retry_after(self.abuse_block.as_secs())
+            .into_response();
+        }
+        match reason {
+            Rejection::Missing => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "HG-API-KEY-MISSING",
+                "this gateway needs the X-Internal-API-Key header",
+            )
+            .challenge("ApiKey header=\"X-Internal-API-Key\"")
+            .into_response(),
+            Rejection::Invalid => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "HG-API-KEY-INVALID",
+                "the X-Internal-API-Key is not valid",
+            )
+            .into_response(),
+        }
+    }
+
+    async fn record(&self, entry: AuditEntry) {
+        let result = async {
+            let mut conn = self.platform.db.acquire().await?;
+            audit::record(&mut conn, entry).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record the API key rejection in the audit log");
+        }
+    }
+}
+
+/// Splits `/first/rest…` into `first` and `/rest…`.
+fn split_first_segment(path: &str) -> (&str, &str) {
+    let trimmed = path.trim_start_matches('/');
+    match trimmed.find('/') {
+        Some(i) => (&trimmed[..i], &trimmed[i..]),
+        None => (trimmed, ""),
+    }
+}
+
+async fn forward(State(gw): State<Arc<Gateway>>, Peer(peer): Peer, req: Request) -> Response {
+    let (first, rest) = split_first_segment(req.uri().path());
+    let Some((component, canonical)) = Component::for_prefix(first) else {
+        return ApiError::not_found("HG-GATEWAY-ROUTE", "no service answers this path")
+            .into_response();
+    };
+    let Some(origin) = gw.upstreams.get(&component) else {
+        return ApiError::not_found("HG-GATEWAY-ROUTE", "no service answers this path")
+            .into_response();
+    };
+    let mut path_and_query = format!("/{canonical}{rest}");
+    if let Some(q) = req.uri().query() {
+        path_and_query.push('?');
+        path_and_query.push_str(q);
+    }
+    let timeout = if component == Component::Timeseries {
+        gw.telemetry_timeout
+    } else {
+        gw.timeout
+    };
+    let trust_forwarded = gw.trusted.iter().any(|n| n.contains(&peer.ip()));
+    let target = Target {
+        origin,
+        path_and_query: &path_and_query,
+        timeout,
+        peer: peer.ip(),
+        trust_forwarded,
+        proto: gw.proto,
+        // The services never need the key; it stops here.
+        set_headers: &[(X_INTERNAL_API_KEY.clone(), None)],
+    };
+    match gw.forwarder.forward(req, target).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            let kind = match err {
+                ForwardError::Connect(_) => "unavailable",
+                ForwardError::Timeout(_) => "timeout",
+                ForwardError::Failed(_) => "failed",
+            };
+            metrics::counter!("gateway_upstream_errors_total", "service" => component.name(), "kind" => kind)
+                .increment(1);
+            tracing::warn!(service = component.name(), error = %err, "upstream error");
+            upstream_error(component, &err).into_response()
+        }
+    }
+}
+
+/// The envelope error for a failed forward.
+pub fn upstream_error(component: Component, err: &ForwardError) -> ApiError {
+    match err {
+        ForwardError::Connect(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "HG-GATEWAY-UNAVAILABLE",
+            format!("the {component} service is unavailable; retry later"),
+        )
+        .retry_after(5),
+        ForwardError::Timeout(d) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "HG-GATEWAY-TIMEOUT",
+            format!(
+                "the {component} service did not answer within {} s",
+                d.as_secs()
+            ),
+        ),
+        ForwardError::Failed(_) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "HG-GATEWAY-BAD-UPSTREAM",
+            format!("the {component} service failed to answer"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_only_exactly() {
+        let keys = ApiKeys::new(["a".repeat(32).as_str(), "b".repeat(40).as_str()]);
+        assert_eq!(keys.check(None), Err(Rejection::Missing));
+        assert_eq!(keys.check(Some("a".repeat(32).as_bytes())), Ok(()));
+        assert_eq!(keys.check(Some("b".repeat(40).as_bytes())), Ok(()));
+        assert_eq!(
+            keys.check(Some("a".repeat(31).as_bytes())),
+            Err(Rejection::Invalid)
+        );
+        assert_eq!(keys.check(Some(b"")), Err(Rejection::Invalid));
+    }
+
+    #[test]
+    fn the_first_segment_is_split_off() {
+        assert_eq!(
+            split_first_segment("/orgs/1/members"),
+            ("orgs", "/1/members")
+        );
+        assert_eq!(split_first_segment("/auth"), ("auth", ""));
+        assert_eq!(split_first_segment("/auth/"), ("auth", "/"));
+        assert_eq!(split_first_segment("/"), ("", ""));
+    }
+}

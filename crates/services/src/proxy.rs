@@ -1,0 +1,221 @@
+//! Forwarding HTTP requests to another server, used by the gateway (to the services) and by the admin
+//! component's public API edge (to the gateway): method, path, query, end-to-end headers and body go
+//! through unchanged and streamed both ways; hop-by-hop headers are dropped; `X-Forwarded-For`,
+//! `X-Forwarded-Proto` and `X-Request-ID` are set. Connections are pooled and kept alive.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use hg_platform::http::client_ip::X_FORWARDED_FOR;
+use hg_platform::http::request_id::X_REQUEST_ID;
+use http::header::{CONNECTION, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// The `X-Forwarded-Proto` header.
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Headers meaningful only for one hop (RFC 9110 §7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why a forward failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// Nothing listens at the upstream (or it refused the connection).
+    #[error("upstream unreachable: {0}")]
+    Connect(String),
+    /// The upstream did not answer in time.
+    #[error("upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The exchange broke after connecting.
+    #[error("upstream failed: {0}")]
+    Failed(String),
+}
+
+/// One forward: where to, and what to add.
+pub struct Target<'a> {
+    /// `http://host:port` or `https://host:port` of the upstream.
+    pub origin: &'a str,
+    /// Path and query to request there.
+    pub path_and_query: &'a str,
+    /// How long the upstream may take to send its response head.
+    pub timeout: Duration,
+    /// The address the request came from (our TCP peer), appended to `X-Forwarded-For`.
+    pub peer: IpAddr,
+    /// Whether the peer is a trusted proxy whose `X-Forwarded-For` is kept; otherwise the header is
+    /// replaced, so a client cannot forge its address.
+    pub trust_forwarded: bool,
+    /// `http` or `https`, as the client reached us.
+    pub proto: &'static str,
+    /// Headers to set (e.g. the internal API key) or remove (`None`) before forwarding.
+    pub set_headers: &'a [(HeaderName, Option<HeaderValue>)],
+}
+
+/// A pooled HTTP/1.1 client (plain and TLS) for forwarding.
+#[derive(Clone)]
+pub struct Forwarder {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>,
+}
+
+impl Forwarder {
+    /// A forwarder trusting the system's roots, or only `ca_pem` when given.
+    pub fn new(ca_pem: Option<&[u8]>) -> Result<Self, String> {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match ca_pem {
+            Some(pem) => {
+                use rustls::pki_types::CertificateDer;
+                use rustls::pki_types::pem::PemObject;
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| format!("CA certificate: {e}"))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("CA certificate: {e}"))?;
+                }
+                builder.with_tls_config(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(roots)
+                        .with_no_client_auth(),
+                )
+            }
+            None => builder
+                .with_native_roots()
+                .map_err(|e| format!("system CA certificates: {e}"))?,
+        };
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(3)));
+        let connector = builder.https_or_http().enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Ok(Self { client })
+    }
+
+    /// Sends `req` to `target` and returns the upstream's response with its body streaming.
+    pub async fn forward(
+        &self,
+        req: Request,
+        target: Target<'_>,
+    ) -> Result<Response, ForwardError> {
+        let (mut parts, body) = req.into_parts();
+        parts.uri = format!("{}{}", target.origin, target.path_and_query)
+            .parse::<Uri>()
+            .map_err(|e| ForwardError::Failed(format!("bad upstream URI: {e}")))?;
+        parts.version = http::Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(HOST);
+        if !target.trust_forwarded {
+            parts.headers.remove(&X_FORWARDED_FOR);
+        }
+        append_forwarded_for(&mut parts.headers, target.peer);
+        if !parts.headers.contains_key(&X_FORWARDED_PROTO) {
+            parts.headers.insert(
+                X_FORWARDED_PROTO.clone(),
+                HeaderValue::from_static(target.proto),
+            );
+        }
+        if let Some(rid) = parts.extensions.get::<hg_platform::http::RequestId>() {
+            parts
+                .headers
+                .insert(X_REQUEST_ID.clone(), rid.header_value());
+        }
+        for (name, value) in target.set_headers {
+            match value {
+                Some(v) => {
+                    parts.headers.insert(name.clone(), v.clone());
+                }
+                None => {
+                    parts.headers.remove(name);
+                }
+            }
+        }
+        let upstream = http::Request::from_parts(parts, body);
+        let response =
+            match tokio::time::timeout(target.timeout, self.client.request(upstream)).await {
+                Err(_) => return Err(ForwardError::Timeout(target.timeout)),
+                Ok(Err(e)) if e.is_connect() => return Err(ForwardError::Connect(e.to_string())),
+                Ok(Err(e)) => return Err(ForwardError::Failed(e.to_string())),
+                Ok(Ok(r)) => r,
+            };
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
+    let chain = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let value = if chain.is_empty() {
+        peer.to_string()
+    } else {
+        format!("{chain}, {peer}")
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, "keep-alive, x-secret-hop".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-secret-hop", "1".parse().unwrap());
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        h.insert("x-end-to-end", "kept".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-end-to-end"], "kept");
+    }
+
+    #[test]
+    fn the_peer_is_appended_to_x_forwarded_for() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "10.0.0.1".parse().unwrap());
+        assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.1");
+        append_forwarded_for(&mut h, "10.0.0.2".parse().unwrap());
+        assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.1, 10.0.0.2");
+    }
+}
