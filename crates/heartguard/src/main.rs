@@ -8,6 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+// mimalloc: measurably faster than glibc malloc for the many small, short-lived allocations of
+// request handling (see docs/benchmarks.md, gateway overhead).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use hg_platform::Component;
 
 /// HeartGuard — remote cardiac monitoring platform.

@@ -555,7 +555,9 @@ impl HttpConfig {
 /// * `API_KEY_ABUSE_THRESHOLD` (default 20) — rejections a minute from one IP before it is blocked,
 ///   and `API_KEY_ABUSE_BLOCK_SECS` (default 600) — for how long;
 /// * `GATEWAY_TLS_CERT` and `GATEWAY_TLS_KEY` — PEM files; when both are set the gateway serves HTTPS;
-/// * `CORS_ALLOWED_ORIGINS` — comma-separated origins allowed to call from browsers (none by default).
+/// * `CORS_ALLOWED_ORIGINS` — comma-separated origins allowed to call from browsers (none by default);
+/// * `GATEWAY_WORKERS` — threads serving the plain-HTTP gateway, each with its own socket and upstream
+///   connections (default: the number of CPUs).
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
     /// Accepted keys (several during rotation).
@@ -575,6 +577,8 @@ pub struct GatewayConfig {
     pub tls: Option<TlsFiles>,
     /// Browser origins allowed by CORS.
     pub cors_origins: Vec<String>,
+    /// Worker threads of the plain-HTTP gateway.
+    pub workers: usize,
 }
 
 /// A PEM certificate chain and its private key.
@@ -678,6 +682,13 @@ impl GatewayConfig {
             abuse_block: secs("API_KEY_ABUSE_BLOCK_SECS", 600, errors),
             tls,
             cors_origins,
+            workers: parse_num(
+                src,
+                "GATEWAY_WORKERS",
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                (1, 256),
+                errors,
+            ),
         }
     }
 

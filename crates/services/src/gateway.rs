@@ -21,6 +21,8 @@ use hg_platform::audit::{self, ActorType, AuditEntry};
 use hg_platform::http::ApiError;
 use hg_platform::http::RequestId;
 use hg_platform::http::client_ip::{Peer, client_ip};
+use hg_platform::http::middleware::finish;
+use hg_platform::http::negotiate::negotiate;
 use hg_platform::http::rate_limit::{Decision, Limiter};
 use hg_platform::{Component, Platform};
 use http::{HeaderName, Method, StatusCode};
@@ -101,18 +103,16 @@ struct Gateway {
     proto: &'static str,
 }
 
-/// The gateway's routes and the layers that guard them. `local` holds the addresses of components
-/// running in this process, which take precedence over the configured upstreams (port 0 in tests).
+/// A layer function.
+type Wrap = Box<dyn FnOnce(Router) -> Router + Send>;
+
+/// The gateway's routes, the layers that guard them (inside the standard ones) and the fast path
+/// (outside them). `local` holds the addresses of components running in this process, which take
+/// precedence over the configured upstreams (port 0 in tests).
 pub fn build(
     platform: &Platform,
     local: &BTreeMap<Component, SocketAddr>,
-) -> Result<
-    (
-        Router<Platform>,
-        impl FnOnce(Router) -> Router + Send + use<>,
-    ),
-    String,
-> {
+) -> Result<(Router<Platform>, Wrap, Wrap), String> {
     let cfg = &platform.settings.gateway;
     let upstreams = Component::services()
         .map(|c| {
@@ -143,6 +143,7 @@ pub fn build(
         .route("/{*path}", any(forward))
         .with_state(gateway.clone());
     let cors = cors_layer(&cfg.cors_origins);
+    let fast = gateway.clone();
     let layers = move |app: Router| {
         let app = app.layer(middleware::from_fn_with_state(gateway, guard));
         match cors {
@@ -150,7 +151,16 @@ pub fn build(
             None => app,
         }
     };
-    Ok((routes, layers))
+    // With CORS configured, every answer needs its headers: no fast path then.
+    let with_cors = !cfg.cors_origins.is_empty();
+    let outer = move |app: Router| {
+        if with_cors {
+            app
+        } else {
+            app.layer(middleware::from_fn_with_state(fast, fast_path))
+        }
+    };
+    Ok((routes, Box::new(layers), Box::new(outer)))
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
@@ -202,7 +212,11 @@ async fn guard(
         return next.run(req).await;
     }
     let client = client_ip(peer.ip(), req.headers(), &gw.trusted);
-    let decision = gw.limiter.check(client).await;
+    // The fast path may have decided already; a request is admitted (and charged) once.
+    let decision = match req.extensions().get::<Admitted>() {
+        Some(Admitted(d)) => *d,
+        None => gw.limiter.check(client).await,
+    };
     match decision {
         Decision::Blocked { retry_after_secs } => {
             metrics::counter!("gateway_api_key_rejections_total", "reason" => "blocked")
@@ -326,6 +340,109 @@ impl Gateway {
     }
 }
 
+/// The admission decision the fast path already took for a request it hands to the full stack.
+#[derive(Clone, Copy)]
+struct Admitted(Decision);
+
+/// Paths the gateway answers itself (through the full stack).
+fn is_own_route(path: &str) -> bool {
+    matches!(path, "/" | "/health" | "/ready" | "/metrics")
+}
+
+/// The gateway's outermost layer. The common case — a client that is admitted, presents a valid key
+/// and names a known service, with an acceptable `Accept` — is forwarded right here, which keeps a
+/// proxied request's overhead close to nginx's (docs/benchmarks.md). Everything else (the gateway's
+/// own routes, rejections, unknown prefixes) goes through the full stack, which answers, audits
+/// and logs it.
+async fn fast_path(
+    State(gw): State<Arc<Gateway>>,
+    Peer(peer): Peer,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if is_own_route(path) {
+        return next.run(req).await;
+    }
+    let (first, _) = split_first_segment(path);
+    let Ok(format) = negotiate(req.headers()) else {
+        return next.run(req).await;
+    };
+    if Component::for_prefix(first).is_none() {
+        return next.run(req).await;
+    }
+    let client = client_ip(peer.ip(), req.headers(), &gw.trusted);
+    let decision = gw.limiter.check(client).await;
+    let key_ok = !gw.require_key
+        || gw
+            .keys
+            .check(req.headers().get(&X_INTERNAL_API_KEY).map(|v| v.as_bytes()))
+            .is_ok();
+    if !key_ok || !matches!(decision, Decision::Allow { .. }) {
+        req.extensions_mut().insert(Admitted(decision));
+        return next.run(req).await;
+    }
+    let started = std::time::Instant::now();
+    let request_id = RequestId::from_headers(req.headers()).unwrap_or_else(RequestId::generate);
+    req.extensions_mut().insert(request_id.clone());
+    let method = req.method().clone();
+    let mut resp = gw.forward(peer, req).await;
+    resp = finish(resp, format, &request_id);
+    decision.write_headers(resp.headers_mut());
+    let status = resp.status();
+    metrics::counter!(
+        "http_requests_total",
+        "component" => "gateway",
+        "method" => method_label(&method),
+        "route" => "/{*path}",
+        "status" => status_label(status),
+    )
+    .increment(1);
+    tracing::info!(
+        component = "gateway",
+        http.method = %method,
+        http.status = status.as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        "request forwarded"
+    );
+    resp
+}
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+fn status_label(s: StatusCode) -> metrics::SharedString {
+    match s.as_u16() {
+        200 => "200".into(),
+        201 => "201".into(),
+        204 => "204".into(),
+        304 => "304".into(),
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        409 => "409".into(),
+        422 => "422".into(),
+        429 => "429".into(),
+        500 => "500".into(),
+        502 => "502".into(),
+        503 => "503".into(),
+        504 => "504".into(),
+        other => other.to_string().into(),
+    }
+}
+
 /// Splits `/first/rest…` into `first` and `/rest…`.
 fn split_first_segment(path: &str) -> (&str, &str) {
     let trimmed = path.trim_start_matches('/');
@@ -336,48 +453,57 @@ fn split_first_segment(path: &str) -> (&str, &str) {
 }
 
 async fn forward(State(gw): State<Arc<Gateway>>, Peer(peer): Peer, req: Request) -> Response {
-    let (first, rest) = split_first_segment(req.uri().path());
-    let Some((component, canonical)) = Component::for_prefix(first) else {
-        return ApiError::not_found("HG-GATEWAY-ROUTE", "no service answers this path")
-            .into_response();
-    };
-    let Some(origin) = gw.upstreams.get(&component) else {
-        return ApiError::not_found("HG-GATEWAY-ROUTE", "no service answers this path")
-            .into_response();
-    };
-    let mut path_and_query = format!("/{canonical}{rest}");
-    if let Some(q) = req.uri().query() {
-        path_and_query.push('?');
-        path_and_query.push_str(q);
-    }
-    let timeout = if component == Component::Timeseries {
-        gw.telemetry_timeout
-    } else {
-        gw.timeout
-    };
-    let trust_forwarded = gw.trusted.iter().any(|n| n.contains(&peer.ip()));
-    let target = Target {
-        origin,
-        path_and_query: &path_and_query,
-        timeout,
-        peer: peer.ip(),
-        trust_forwarded,
-        proto: gw.proto,
-        // The services never need the key; it stops here.
-        set_headers: &[(X_INTERNAL_API_KEY.clone(), None)],
-    };
-    match gw.forwarder.forward(req, target).await {
-        Ok(resp) => resp,
-        Err(err) => {
-            let kind = match err {
-                ForwardError::Connect(_) => "unavailable",
-                ForwardError::Timeout(_) => "timeout",
-                ForwardError::Failed(_) => "failed",
-            };
-            metrics::counter!("gateway_upstream_errors_total", "service" => component.name(), "kind" => kind)
-                .increment(1);
-            tracing::warn!(service = component.name(), error = %err, "upstream error");
-            upstream_error(component, &err).into_response()
+    gw.forward(peer, req).await
+}
+
+impl Gateway {
+    /// Routes `req` by its first path segment and forwards it to that service's upstream.
+    async fn forward(&self, peer: SocketAddr, req: Request) -> Response {
+        let (first, rest) = split_first_segment(req.uri().path());
+        let Some((component, canonical)) = Component::for_prefix(first) else {
+            return ApiError::not_found("HG-GATEWAY-ROUTE", "no service answers this path")
+                .into_response();
+        };
+        let Some(origin) = self.upstreams.get(&component) else {
+            return ApiError::not_found("HG-GATEWAY-ROUTE", "no service answers this path")
+                .into_response();
+        };
+        let mut path_and_query = String::with_capacity(canonical.len() + rest.len() + 32);
+        path_and_query.push('/');
+        path_and_query.push_str(canonical);
+        path_and_query.push_str(rest);
+        if let Some(q) = req.uri().query() {
+            path_and_query.push('?');
+            path_and_query.push_str(q);
+        }
+        let timeout = if component == Component::Timeseries {
+            self.telemetry_timeout
+        } else {
+            self.timeout
+        };
+        let target = Target {
+            origin,
+            path_and_query: &path_and_query,
+            timeout,
+            peer: peer.ip(),
+            trust_forwarded: self.trusted.iter().any(|n| n.contains(&peer.ip())),
+            proto: self.proto,
+            // The services never need the key; it stops here.
+            set_headers: &[(X_INTERNAL_API_KEY.clone(), None)],
+        };
+        match self.forwarder.forward(req, target).await {
+            Ok(resp) => resp,
+            Err(err) => {
+                let kind = match err {
+                    ForwardError::Connect(_) => "unavailable",
+                    ForwardError::Timeout(_) => "timeout",
+                    ForwardError::Failed(_) => "failed",
+                };
+                metrics::counter!("gateway_upstream_errors_total", "service" => component.name(), "kind" => kind)
+                    .increment(1);
+                tracing::warn!(service = component.name(), error = %err, "upstream error");
+                upstream_error(component, &err).into_response()
+            }
         }
     }
 }

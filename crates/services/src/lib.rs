@@ -13,8 +13,23 @@ use std::net::SocketAddr;
 use axum::Router;
 use hg_platform::{Component, Platform};
 
-/// Layers a component wraps around its routes (inside the standard ones).
-pub type InnerLayers = Box<dyn FnOnce(Router) -> Router + Send>;
+/// Layers a component wraps around its application: `inner` inside the standard layers (so their
+/// answers are negotiated, logged and counted), `outer` outside them.
+pub struct Layers {
+    /// Inside the standard layers.
+    pub inner: Box<dyn FnOnce(Router) -> Router + Send>,
+    /// Outside them.
+    pub outer: Box<dyn FnOnce(Router) -> Router + Send>,
+}
+
+impl Layers {
+    fn none() -> Self {
+        Self {
+            inner: Box::new(|r| r),
+            outer: Box::new(|r| r),
+        }
+    }
+}
 
 /// The component-specific routes of `component` and its own layers. Health, readiness and metrics
 /// are added by the platform for every component; the resource routes arrive with their issues
@@ -24,12 +39,12 @@ pub fn build(
     component: Component,
     platform: &Platform,
     local: &BTreeMap<Component, SocketAddr>,
-) -> Result<(Router<Platform>, InnerLayers), String> {
-    let none: InnerLayers = Box::new(|r| r);
+) -> Result<(Router<Platform>, Layers), String> {
+    let none = Layers::none();
     Ok(match component {
         Component::Gateway => {
-            let (routes, layers) = gateway::build(platform, local)?;
-            (routes, Box::new(layers))
+            let (routes, inner, outer) = gateway::build(platform, local)?;
+            (routes, Layers { inner, outer })
         }
         Component::Admin => (admin::build(platform)?, none),
         Component::Auth
@@ -44,4 +59,15 @@ pub fn build(
         | Component::Media
         | Component::Audit => (Router::new(), none),
     })
+}
+
+/// The whole application of `component`: its routes and layers around the platform's standard ones.
+pub fn app(
+    component: Component,
+    platform: &Platform,
+    local: &BTreeMap<Component, SocketAddr>,
+) -> Result<Router, String> {
+    let (routes, layers) = build(component, platform, local)?;
+    let app = hg_platform::http::server::component_app(component, platform, routes, layers.inner);
+    Ok((layers.outer)(app))
 }

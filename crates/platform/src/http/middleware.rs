@@ -142,7 +142,9 @@ fn is_bare_error(resp: &Response) -> bool {
     }
 }
 
-fn finish(mut resp: Response, format: Format, request_id: &RequestId) -> Response {
+/// Renders `resp`'s negotiable document (if any) in `format` and stamps the request id: what the
+/// envelope layer does on the way out, for callers that answer without it (the gateway's fast path).
+pub fn finish(mut resp: Response, format: Format, request_id: &RequestId) -> Response {
     let doc = match resp.extensions_mut().remove::<Negotiable>() {
         Some(Negotiable(doc)) => Some(doc),
         None if is_bare_error(&resp) => {

@@ -41,12 +41,103 @@ pub async fn bind(component: Component, addr: SocketAddr) -> Result<TcpListener,
     })
 }
 
+/// Binds `addr` with `SO_REUSEPORT`, so that more sockets can listen on the same address for
+/// [`serve_workers`].
+pub fn bind_reuseport(
+    component: Component,
+    addr: SocketAddr,
+) -> Result<std::net::TcpListener, String> {
+    let fail = |e: std::io::Error| {
+        format!(
+            "{}: cannot listen on {addr} ({e}); set {} to another port",
+            component.name(),
+            component.port_var()
+        )
+    };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(fail)?;
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.set_reuseport(true).map_err(fail)?;
+    socket.set_nodelay(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    let listener = socket.listen(1024).map_err(fail)?;
+    listener.into_std().map_err(fail)
+}
+
+/// Builds one worker's application.
+pub type AppFactory = std::sync::Arc<dyn Fn() -> Result<Router, String> + Send + Sync>;
+
+/// Serves on `workers` threads, each with a single-threaded runtime, its own socket listening on
+/// `first`'s address (`SO_REUSEPORT`: the kernel spreads connections between them) and its own
+/// application from `make_app`. A request, the upstream connection it uses and their wake-ups then
+/// stay on one thread, as in nginx's worker model, which is what a forwarding proxy needs to be
+/// fast. Returns when every worker has stopped after `shutdown`.
+pub async fn serve_workers(
+    component: Component,
+    first: std::net::TcpListener,
+    workers: usize,
+    make_app: AppFactory,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let addr = first
+        .local_addr()
+        .map_err(|e| format!("{component}: {e}"))?;
+    let mut listeners = vec![first];
+    for _ in 1..workers.max(1) {
+        listeners.push(bind_reuseport(component, addr)?);
+    }
+    let mut done = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let app = make_app()?;
+        let shutdown = shutdown.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        done.push(rx);
+        std::thread::Builder::new()
+            .name(format!("{}-worker-{i}", component.name()))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start a worker runtime");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let result = async {
+                        listener.set_nonblocking(true)?;
+                        let listener = TcpListener::from_std(listener)?;
+                        serve(listener, app, shutdown).await
+                    }
+                    .await;
+                    if let Err(e) = result {
+                        tracing::error!(component = component.name(), error = %e, "worker stopped with an error");
+                    }
+                });
+                let _ = tx.send(());
+            })
+            .map_err(|e| format!("{component}: cannot start a worker thread: {e}"))?;
+    }
+    for rx in done {
+        let _ = rx.await;
+    }
+    Ok(())
+}
+
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Small request/response exchanges must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -98,6 +189,7 @@ pub async fn serve_tls(
                 }
             },
         };
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
