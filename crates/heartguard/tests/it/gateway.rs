@@ -682,3 +682,22 @@ async fn check_confirms_the_key_is_required_and_names_a_mismatched_key() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("does not match"), "{text}");
 }
+
+#[tokio::test]
+async fn a_loopback_gateway_with_require_api_key_false_forwards_without_a_key() {
+    let app = gateway_with(&[("REQUIRE_API_KEY", "false")]).await;
+    let resp = app
+        .client
+        .get(app.url(Component::Gateway, "/auth/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .client
+        .get(app.url(Component::Gateway, "/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
