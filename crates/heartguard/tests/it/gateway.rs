@@ -5,7 +5,6 @@
 //! component's public API edge.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use hg_test_support::tls::free_port;
 use hg_test_support::{TEST_API_KEY, TestApp};
 use serde_json::{Value, json};
 
-use crate::support::{heartguard, sigterm, wait_for_200};
+use crate::support::{heartguard, terminate, wait_for_200};
 
 const KEY_HEADER: &str = "x-internal-api-key";
 
@@ -63,6 +62,16 @@ async fn gateway_with(env: &[(&str, &str)]) -> TestApp {
         b = b.env(k, v);
     }
     b.spawn().await
+}
+
+/// `GET path` on the gateway with the right key.
+async fn get_with_key(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(Component::Gateway, path))
+        .header(KEY_HEADER, TEST_API_KEY)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn body(resp: reqwest::Response) -> Value {
@@ -322,16 +331,7 @@ async fn repeated_wrong_keys_block_the_address_until_the_block_expires() {
         "the presented key was stored"
     );
 
-    let metrics = app
-        .client
-        .get(app.url(Component::Gateway, "/metrics"))
-        .header(KEY_HEADER, TEST_API_KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_with_key(&app, "/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("gateway_api_key_rejections_total{reason=\"invalid\"}"),
         "{metrics}"
@@ -584,7 +584,7 @@ async fn a_50_mib_upload_streams_through_with_bounded_memory_and_keys_stay_out_o
     let db = hg_test_support::TestDb::new().await;
     let upstream = echo_upstream().await;
     let port = free_port();
-    let mut child = heartguard()
+    let child = heartguard()
         .args(["serve", "gateway"])
         .env("DATABASE_URL", &db.url)
         .env("GATEWAY_PORT", port.to_string())
@@ -634,15 +634,8 @@ async fn a_50_mib_upload_streams_through_with_bounded_memory_and_keys_stay_out_o
         .send()
         .await
         .unwrap();
-    sigterm(child.id());
-    assert!(child.wait().unwrap().success());
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let (status, logs) = terminate(child);
+    assert!(status.success());
     assert!(logs.contains("request refused: internal API key"), "{logs}");
     for secret in [TEST_API_KEY, wrong] {
         assert!(!logs.contains(secret), "a key leaked into the logs");

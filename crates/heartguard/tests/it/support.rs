@@ -62,6 +62,19 @@ pub async fn wait_for_200(client: &reqwest::Client, url: &str, secs: u64) -> boo
     false
 }
 
+/// Stops a child with SIGTERM and returns its exit status and everything it wrote to standard error
+/// (the child must have been spawned with `stderr(Stdio::piped())`).
+pub fn terminate(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    sigterm(child.id());
+    let status = child.wait().expect("the child exits");
+    let mut logs = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_string(&mut logs).expect("stderr is text");
+    }
+    (status, logs)
+}
+
 /// Sends SIGTERM to a child process.
 pub fn sigterm(pid: u32) {
     Command::new("kill")

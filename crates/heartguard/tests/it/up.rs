@@ -10,7 +10,7 @@ use hg_test_support::services::{TestBroker, TestRedis, amqp_url, redis_url};
 use hg_test_support::tls::free_port;
 use hg_test_support::{TEST_API_KEY, TestDb};
 
-use crate::support::{heartguard, sigterm, wait_for_200};
+use crate::support::{heartguard, sigterm, terminate, wait_for_200};
 
 #[tokio::test]
 async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops_on_sigterm() {
@@ -91,7 +91,7 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
 async fn serve_logs_json_lines_without_bodies_or_secrets_and_drains_on_sigterm() {
     let db = TestDb::new().await;
     let port = free_port();
-    let mut child = heartguard()
+    let child = heartguard()
         .args(["serve", "auth"])
         .env("DATABASE_URL", &db.url)
         .env("AUTH_PORT", port.to_string())
@@ -114,16 +114,8 @@ async fn serve_logs_json_lines_without_bodies_or_secrets_and_drains_on_sigterm()
         .unwrap();
     assert_eq!(resp.status(), 404);
 
-    sigterm(child.id());
-    let status = child.wait().unwrap();
+    let (status, logs) = terminate(child);
     assert!(status.success(), "serve did not exit cleanly: {status:?}");
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
     for line in logs.lines() {
         serde_json::from_str::<serde_json::Value>(line)
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
