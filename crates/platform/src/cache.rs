@@ -43,6 +43,8 @@ pub struct Bucket {
 pub trait Cache: Send + Sync {
     /// The value under `key`, if present and not expired.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+    /// The values under `keys`, in order, in one round trip.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError>;
     /// Stores `value` under `key`, expiring after `ttl` when given.
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), CacheError>;
     /// Removes `key`.
@@ -189,6 +191,18 @@ impl Cache for RedisCache {
             .map_err(unavailable)
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut self.conn().await?)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), CacheError> {
         let mut c = self.conn().await?;
         match ttl {
@@ -288,6 +302,14 @@ impl MemoryCache {
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         Ok(self.live(|m| m.get(key).map(|(v, _)| v.clone())))
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        Ok(self.live(|m| {
+            keys.iter()
+                .map(|k| m.get(*k).map(|(v, _)| v.clone()))
+                .collect()
+        }))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), CacheError> {

@@ -24,6 +24,9 @@ pub struct Platform {
     pub cache: Arc<dyn Cache>,
     /// RabbitMQ, or the in-process bus when `AMQP_URL` is unset.
     pub broker: Arc<dyn Broker>,
+    /// Token keys (signing in the auth component, verification everywhere); `None` when no key is
+    /// configured (the gateway needs none).
+    pub tokens: Option<Arc<crate::auth::TokenKeys>>,
     /// Prometheus registry.
     pub metrics: PrometheusHandle,
     /// Cancelled on SIGTERM/SIGINT.
@@ -33,7 +36,8 @@ pub struct Platform {
 impl Platform {
     /// Builds the handles without connecting anything, so components start while a dependency is down
     /// and `/ready` says which. `settings.database` must be set (checked by `Settings::require_for`).
-    pub fn new(settings: Settings, application: &str, shutdown: CancellationToken) -> Self {
+    /// Fails only when configured key files cannot be read.
+    pub fn new(settings: Settings, application: &str, shutdown: CancellationToken) -> Result<Self, String> {
         let db = crate::db::lazy_pool(
             settings
                 .database
@@ -49,14 +53,24 @@ impl Platform {
             Some(cfg) => Arc::new(AmqpBroker::new(cfg.clone())),
             None => Arc::new(InProcessBroker::new()),
         };
-        Self {
+        let tokens = if settings.jwt.can_verify() {
+            let keys = Arc::new(crate::auth::TokenKeys::load(&settings.jwt)?);
+            if let Some(url) = settings.jwt.jwks_url.clone() {
+                tokio::spawn(refresh_jwks(keys.clone(), url, shutdown.clone()));
+            }
+            Some(keys)
+        } else {
+            None
+        };
+        Ok(Self {
             settings: Arc::new(settings),
             db,
             cache,
             broker,
+            tokens,
             metrics: crate::telemetry::metrics_handle(),
             shutdown,
-        }
+        })
     }
 
     /// Checks one dependency within `timeout`: `Ok(kind)` (e.g. `"redis"` or `"in-process"`) or the
@@ -84,6 +98,24 @@ impl Platform {
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        }
+    }
+}
+
+/// Keeps the verification keys in step with `JWKS_URL`: at start (retrying every 10 s until it
+/// answers) and then every 10 minutes.
+async fn refresh_jwks(keys: Arc<crate::auth::TokenKeys>, url: url::Url, shutdown: CancellationToken) {
+    loop {
+        let wait = match keys.refresh_jwks(&url).await {
+            Ok(_) => Duration::from_secs(600),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not fetch the token verification keys");
+                Duration::from_secs(10)
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

@@ -2,6 +2,7 @@
 //! outbox, the HTTP conventions of spec/03, telemetry and shutdown. Business rules live in `hg-domain`.
 
 pub mod audit;
+pub mod auth;
 pub mod cache;
 pub mod certs;
 pub mod component;

@@ -14,6 +14,24 @@ use crate::services::{TestBroker, TestRedis, amqp_url, redis_url};
 /// The internal API key configured in test apps (long enough for the startup check).
 pub const TEST_API_KEY: &str = "test-internal-api-key-0123456789abcdef";
 
+/// The TOTP encryption key configured in test apps.
+pub const TEST_TOTP_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// A token key pair shared by every test of this process (paths of the private and public PEM files).
+pub fn test_token_keys() -> (String, String) {
+    static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("hg-test-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("key directory");
+        let (private, public) = hg_platform::auth::generate_keypair().expect("key pair");
+        let (pk, pb) = (dir.join("jwt-private.pem"), dir.join("jwt-public.pem"));
+        std::fs::write(&pk, private).expect("write key");
+        std::fs::write(&pb, public).expect("write key");
+        (pk.display().to_string(), pb.display().to_string())
+    })
+    .clone()
+}
+
 /// Running components and everything they use; stopped and cleaned up on drop.
 pub struct TestApp {
     /// The platform handles the components use.
@@ -71,8 +89,12 @@ impl TestAppBuilder {
         let db = TestDb::new().await;
         let redis = self.redis.then(TestRedis::new);
         let broker = self.rabbitmq.then(TestBroker::new);
+        let (private_key, public_key) = test_token_keys();
         let mut src = EnvSource::from_pairs([
             ("DATABASE_URL", db.url.clone()),
+            ("JWT_PRIVATE_KEY_FILE", private_key),
+            ("JWT_PUBLIC_KEY_FILE", public_key),
+            ("TOTP_ENCRYPTION_KEY", TEST_TOTP_KEY.to_owned()),
             ("INTERNAL_API_KEY", TEST_API_KEY.to_owned()),
             ("MICROSERVICES_API_KEY", TEST_API_KEY.to_owned()),
             ("LOG_LEVEL", "warn".to_owned()),
@@ -92,7 +114,8 @@ impl TestAppBuilder {
             src.set(k, v.clone());
         }
         let settings = Settings::from_env(&src).expect("test configuration is valid");
-        let platform = Platform::new(settings, "test", CancellationToken::new());
+        let platform = Platform::new(settings, "test", CancellationToken::new())
+            .expect("the platform starts");
         let running = hg_services::runtime::start(&platform, &self.components)
             .await
             .expect("components start");

@@ -3,10 +3,6 @@
 
 use std::path::Path;
 
-use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
-
 use super::Outcome;
 
 /// Writes `jwt-private.pem` and `jwt-public.pem` into `out_dir`.
@@ -32,23 +28,11 @@ fn write_pair(out_dir: &Path, force: bool) -> Result<(), String> {
     let public = out_dir.join("jwt-public.pem");
     for p in [&private, &public] {
         if p.exists() && !force {
-            return Err(format!(
-                "{} exists; pass --force to replace it",
-                p.display()
-            ));
+            return Err(format!("{} exists; pass --force to replace it", p.display()));
         }
     }
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
-    let mut seed = [0u8; 32];
-    rand::fill(&mut seed);
-    let key = SigningKey::from_bytes(&seed);
-    let private_pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| format!("encoding the private key: {e}"))?;
-    let public_pem = key
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| format!("encoding the public key: {e}"))?;
+    let (private_pem, public_pem) = hg_platform::auth::generate_keypair()?;
     crate::cmd::up::write_private_file(&private, private_pem.as_bytes())?;
     std::fs::write(&public, public_pem.as_bytes())
         .map_err(|e| format!("{}: {e}", public.display()))?;

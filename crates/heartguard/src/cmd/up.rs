@@ -2,7 +2,8 @@
 //!
 //! In development, what is not configured is provided: a private PostgreSQL cluster when
 //! `DATABASE_URL` is unset, and generated secrets (`INTERNAL_API_KEY`, `ADMIN_PASSWORD`,
-//! `DEMO_PASSWORD`) kept in `<data dir>/dev-secrets.env` (mode 600) so every run prints the same logins.
+//! `DEMO_PASSWORD`, `TOTP_ENCRYPTION_KEY`) kept in `<data dir>/dev-secrets.env` (mode 600) and a token
+//! key pair (`jwt-private.pem`, `jwt-public.pem`), so every run prints the same logins.
 //! In production nothing is generated: the configuration must be complete.
 
 use std::io::Write;
@@ -39,7 +40,12 @@ struct DevSecrets {
 }
 
 impl DevSecrets {
-    const NAMES: [&'static str; 3] = ["INTERNAL_API_KEY", "ADMIN_PASSWORD", "DEMO_PASSWORD"];
+    const NAMES: [&'static str; 4] = [
+        "INTERNAL_API_KEY",
+        "ADMIN_PASSWORD",
+        "DEMO_PASSWORD",
+        "TOTP_ENCRYPTION_KEY",
+    ];
 
     fn load_or_create(data_dir: &Path) -> Result<Self, String> {
         let path = data_dir.join("dev-secrets.env");
@@ -55,7 +61,7 @@ impl DevSecrets {
         for name in Self::NAMES {
             if !vars.iter().any(|(k, _)| k == name) {
                 let value = match name {
-                    "INTERNAL_API_KEY" => hg_domain::secrets::random_hex(32),
+                    "INTERNAL_API_KEY" | "TOTP_ENCRYPTION_KEY" => hg_domain::secrets::random_hex(32),
                     _ => hg_domain::secrets::random_password(20),
                 };
                 vars.push((name.to_owned(), value));
@@ -78,6 +84,23 @@ impl DevSecrets {
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     }
+}
+
+/// The development token key pair of the data directory, created on first use; returns the paths.
+fn dev_token_keys(data_dir: &Path) -> Result<(String, String), String> {
+    let private = data_dir.join("jwt-private.pem");
+    let public = data_dir.join("jwt-public.pem");
+    if !private.is_file() || !public.is_file() {
+        std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let (private_pem, public_pem) = hg_platform::auth::generate_keypair()?;
+        write_private_file(&private, private_pem.as_bytes())?;
+        std::fs::write(&public, public_pem).map_err(|e| format!("{}: {e}", public.display()))?;
+    }
+    let abs = |p: &Path| std::path::absolute(p).map(|p| p.display().to_string());
+    Ok((
+        abs(&private).map_err(|e| e.to_string())?,
+        abs(&public).map_err(|e| e.to_string())?,
+    ))
 }
 
 /// Runs everything until Ctrl-C / SIGTERM.
@@ -111,6 +134,15 @@ pub async fn run(env_file: Option<&Path>, with_demo: bool) -> Outcome {
             .trim()
             .to_owned();
         src.set_default("MICROSERVICES_API_KEY", first_key);
+        if src.get("JWT_PRIVATE_KEY_FILE").is_none() {
+            match dev_token_keys(&data_dir) {
+                Ok((private, public)) => {
+                    src.set("JWT_PRIVATE_KEY_FILE", private);
+                    src.set("JWT_PUBLIC_KEY_FILE", public);
+                }
+                Err(e) => return Outcome::Failed(e),
+            }
+        }
     }
     let mut cluster = None;
     if src.get("DATABASE_URL").is_none() && !production {
@@ -173,7 +205,10 @@ async fn serve_everything(
         .first()
         .map(|k| k.expose().to_owned())
         .unwrap_or_default();
-    let platform = Platform::new(settings, "up", shutdown);
+    let platform = match Platform::new(settings, "up", shutdown) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Failed(e),
+    };
     let running = match hg_services::runtime::start(&platform, &Component::ALL).await {
         Ok(r) => r,
         Err(e) => return Outcome::Failed(e),

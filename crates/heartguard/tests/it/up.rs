@@ -8,7 +8,7 @@ use std::process::Stdio;
 use hg_platform::Component;
 use hg_test_support::services::{TestBroker, TestRedis, amqp_url, redis_url};
 use hg_test_support::tls::free_port;
-use hg_test_support::{TEST_API_KEY, TestDb};
+use hg_test_support::{TEST_API_KEY, TestDb, test_token_keys};
 
 use crate::support::{heartguard, sigterm, terminate, wait_for_200};
 
@@ -91,9 +91,12 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
 async fn serve_logs_json_lines_without_bodies_or_secrets_and_drains_on_sigterm() {
     let db = TestDb::new().await;
     let port = free_port();
+    let (private_key, public_key) = test_token_keys();
     let child = heartguard()
         .args(["serve", "auth"])
         .env("DATABASE_URL", &db.url)
+        .env("JWT_PRIVATE_KEY_FILE", private_key)
+        .env("JWT_PUBLIC_KEY_FILE", public_key)
         .env("AUTH_PORT", port.to_string())
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "info")

@@ -1,0 +1,501 @@
+//! Access tokens (spec/04 "Principals and tokens"): Ed25519-signed JWTs issued by the auth component
+//! and verified everywhere else with the public key only, and the [`Principal`] extractor every
+//! protected handler starts from.
+//!
+//! Verification pins the algorithm (EdDSA) and checks `exp`, `iss`, `aud` and `typ`; a token signed
+//! with another key, `alg: none`, HS256 or expired is 401. Logout deny-lists a token's `jti` in the
+//! cache until it expires; blocking a user (or changing their roles) revokes every token issued before,
+//! so both take effect on the next request. When the cache cannot be asked, requests are refused (503)
+//! rather than trusting a token that may have been revoked.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::FromRequestParts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use http::StatusCode;
+use http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::cache::Cache;
+use crate::config::JwtConfig;
+use crate::context::Platform;
+use crate::http::ApiError;
+
+/// Most organizations a token lists; principals in more are looked up in the database.
+pub const MAX_ORGS_IN_TOKEN: usize = 50;
+
+/// What kind of principal a token stands for (`typ`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalKind {
+    User,
+    Patient,
+    Device,
+}
+
+/// The claims of an access token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    /// The principal's id.
+    pub sub: Uuid,
+    /// User, patient or device.
+    pub typ: PrincipalKind,
+    /// Global roles (`superadmin`, `ops`, `clinician`, `caregiver`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Organization id → org role (at most [`MAX_ORGS_IN_TOKEN`]).
+    #[serde(default)]
+    pub orgs: BTreeMap<Uuid, String>,
+    /// Token id, for the deny-list.
+    pub jti: Uuid,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at.
+    pub exp: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Refresh family this token belongs to (logout revokes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid: Option<Uuid>,
+    /// Authentication methods: `pwd`, and `otp` after a TOTP code.
+    #[serde(default)]
+    pub amr: Vec<String>,
+}
+
+/// Why a token was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no access token")]
+    Missing,
+    #[error("the access token is not valid")]
+    Invalid,
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token has been revoked")]
+    Revoked,
+    #[error("tokens cannot be checked right now")]
+    Unavailable,
+    #[error("this process cannot sign tokens (JWT_PRIVATE_KEY_FILE)")]
+    CannotSign,
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        let (id, status) = match e {
+            TokenError::Missing => ("HG-UNAUTHENTICATED", StatusCode::UNAUTHORIZED),
+            TokenError::Invalid => ("HG-TOKEN-INVALID", StatusCode::UNAUTHORIZED),
+            TokenError::Expired => ("HG-TOKEN-EXPIRED", StatusCode::UNAUTHORIZED),
+            TokenError::Revoked => ("HG-TOKEN-REVOKED", StatusCode::UNAUTHORIZED),
+            TokenError::Unavailable => return ApiError::unavailable(),
+            TokenError::CannotSign => return ApiError::internal(),
+        };
+        let challenge = match e {
+            TokenError::Missing => "Bearer realm=\"heartguard\"",
+            _ => "Bearer realm=\"heartguard\", error=\"invalid_token\"",
+        };
+        ApiError::new(status, id, e.to_string()).challenge(challenge)
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A new Ed25519 key pair as (PKCS#8 private PEM, SPKI public PEM).
+pub fn generate_keypair() -> Result<(String, String), String> {
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let key = SigningKey::from_bytes(&seed);
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| format!("encoding the private key: {e}"))?;
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| format!("encoding the public key: {e}"))?;
+    Ok((private.to_string(), public))
+}
+
+fn kid_of(key: &VerifyingKey) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
+fn jwk_of(key: &VerifyingKey) -> Value {
+    json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "alg": "EdDSA",
+        "use": "sig",
+        "kid": kid_of(key),
+        "x": URL_SAFE_NO_PAD.encode(key.as_bytes()),
+    })
+}
+
+/// Signing (auth component) and verification (everyone) keys.
+pub struct TokenKeys {
+    signer: Option<(EncodingKey, String)>,
+    verifiers: RwLock<Vec<(String, DecodingKey, Value)>>,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+/// What an issued token says about its principal.
+pub struct NewToken {
+    /// The principal.
+    pub sub: Uuid,
+    /// Its kind.
+    pub typ: PrincipalKind,
+    /// Global roles.
+    pub roles: Vec<String>,
+    /// Memberships (truncated to [`MAX_ORGS_IN_TOKEN`]).
+    pub orgs: BTreeMap<Uuid, String>,
+    /// Refresh family.
+    pub fid: Option<Uuid>,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+}
+
+impl TokenKeys {
+    /// Loads the configured key files. `JWKS_URL` keys are fetched by [`TokenKeys::refresh_jwks`].
+    pub fn load(cfg: &JwtConfig) -> Result<Self, String> {
+        let mut signer = None;
+        let mut verifiers = Vec::new();
+        if let Some(path) = &cfg.private_key_file {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("JWT_PRIVATE_KEY_FILE {}: {e}", path.display()))?;
+            let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+                format!("JWT_PRIVATE_KEY_FILE {}: not an Ed25519 PKCS#8 key ({e})", path.display())
+            })?;
+            let public = key.verifying_key();
+            let encoding = EncodingKey::from_ed_pem(pem.as_bytes())
+                .map_err(|e| format!("JWT_PRIVATE_KEY_FILE {}: {e}", path.display()))?;
+            signer = Some((encoding, kid_of(&public)));
+            verifiers.push(Self::verifier(&public)?);
+        }
+        if let Some(path) = &cfg.public_key_file {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
+            let public = VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
+                format!("JWT_PUBLIC_KEY_FILE {}: not an Ed25519 public key ({e})", path.display())
+            })?;
+            let v = Self::verifier(&public)?;
+            if !verifiers.iter().any(|(kid, _, _)| *kid == v.0) {
+                verifiers.push(v);
+            }
+        }
+        Ok(Self {
+            signer,
+            verifiers: RwLock::new(verifiers),
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+            ttl: cfg.access_ttl,
+        })
+    }
+
+    fn verifier(public: &VerifyingKey) -> Result<(String, DecodingKey, Value), String> {
+        let decoding = DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(public.as_bytes()))
+            .map_err(|e| format!("public key: {e}"))?;
+        Ok((kid_of(public), decoding, jwk_of(public)))
+    }
+
+    /// Replaces the verification keys with those published at `url` (a JWKS document).
+    pub async fn refresh_jwks(&self, url: &url::Url) -> Result<usize, String> {
+        let doc: Value = reqwest::Client::new()
+            .get(url.clone())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("JWKS_URL {url}: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("JWKS_URL {url}: {e}"))?;
+        let mut keys = Vec::new();
+        for jwk in doc["keys"].as_array().into_iter().flatten() {
+            if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
+                continue;
+            }
+            let Some(x) = jwk["x"].as_str() else { continue };
+            let Ok(bytes) = URL_SAFE_NO_PAD.decode(x) else {
+                continue;
+            };
+            let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+                continue;
+            };
+            if let Ok(public) = VerifyingKey::from_bytes(&bytes) {
+                keys.push(Self::verifier(&public)?);
+            }
+        }
+        let n = keys.len();
+        if n > 0 {
+            let mut guard = self.verifiers.write().unwrap_or_else(|p| p.into_inner());
+            // Keep our own key (if we sign) alongside the published ones.
+            let own = self.signer.as_ref().map(|(_, kid)| kid.clone());
+            guard.retain(|(kid, _, _)| Some(kid) == own.as_ref());
+            for k in keys {
+                if !guard.iter().any(|(kid, _, _)| *kid == k.0) {
+                    guard.push(k);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The public keys as a JWKS document.
+    pub fn jwks(&self) -> Value {
+        let guard = self.verifiers.read().unwrap_or_else(|p| p.into_inner());
+        json!({ "keys": guard.iter().map(|(_, _, jwk)| jwk.clone()).collect::<Vec<_>>() })
+    }
+
+    /// Access token lifetime.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Signs an access token for `t`.
+    pub fn issue(&self, t: NewToken) -> Result<(String, Claims), TokenError> {
+        let (key, kid) = self.signer.as_ref().ok_or(TokenError::CannotSign)?;
+        let iat = now();
+        let mut orgs = t.orgs;
+        while orgs.len() > MAX_ORGS_IN_TOKEN {
+            orgs.pop_last();
+        }
+        let claims = Claims {
+            sub: t.sub,
+            typ: t.typ,
+            roles: t.roles,
+            orgs,
+            jti: Uuid::new_v4(),
+            iat,
+            exp: iat + self.ttl.as_secs() as i64,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            fid: t.fid,
+            amr: t.amr,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.clone());
+        header.typ = Some("JWT".to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, key).map_err(|_| TokenError::CannotSign)?;
+        Ok((token, claims))
+    }
+
+    /// Checks signature, algorithm, `exp`, `iss`, `aud` and `typ`.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid);
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        let guard = self.verifiers.read().unwrap_or_else(|p| p.into_inner());
+        let candidates = guard
+            .iter()
+            .filter(|(kid, _, _)| header.kid.as_deref().is_none_or(|k| k == kid));
+        let mut result = Err(TokenError::Invalid);
+        for (_, key, _) in candidates {
+            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => {
+                    if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) {
+                        result = Err(TokenError::Expired);
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+fn deny_key(jti: Uuid) -> String {
+    format!("auth:deny:{jti}")
+}
+
+fn revoked_key(sub: Uuid) -> String {
+    format!("auth:revoked-before:{sub}")
+}
+
+/// Puts an access token on the deny-list until it expires (logout).
+pub async fn deny(cache: &dyn Cache, claims: &Claims) -> Result<(), TokenError> {
+    let ttl = (claims.exp - now()).max(1) as u64 + 60;
+    cache
+        .set(&deny_key(claims.jti), b"1", Some(Duration::from_secs(ttl)))
+        .await
+        .map_err(|_| TokenError::Unavailable)
+}
+
+/// Revokes every access token of `sub` issued until now (blocking, role changes, password reset).
+/// The marker outlives the longest access token.
+pub async fn revoke_all_before_now(cache: &dyn Cache, sub: Uuid) -> Result<(), TokenError> {
+    cache
+        .set(
+            &revoked_key(sub),
+            now().to_string().as_bytes(),
+            Some(Duration::from_secs(3600 + 120)),
+        )
+        .await
+        .map_err(|_| TokenError::Unavailable)
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Principal {
+    /// The verified claims.
+    pub claims: Arc<Claims>,
+}
+
+impl Principal {
+    /// The principal's id.
+    pub fn id(&self) -> Uuid {
+        self.claims.sub
+    }
+
+    /// User, patient or device.
+    pub fn kind(&self) -> PrincipalKind {
+        self.claims.typ
+    }
+
+    /// Whether it holds global role `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.claims.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether it is a superadmin.
+    pub fn is_superadmin(&self) -> bool {
+        self.claims.typ == PrincipalKind::User && self.has_role("superadmin")
+    }
+}
+
+/// Reads the bearer token of a request.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Verifies a bearer token against `keys` and the deny-lists in `cache`.
+pub async fn authenticate(keys: &TokenKeys, cache: &dyn Cache, token: &str) -> Result<Claims, TokenError> {
+    let claims = keys.verify(token)?;
+    let (deny, revoked) = (deny_key(claims.jti), revoked_key(claims.sub));
+    let found = cache
+        .get_many(&[deny.as_str(), revoked.as_str()])
+        .await
+        .map_err(|_| TokenError::Unavailable)?;
+    if found.first().is_some_and(Option::is_some) {
+        return Err(TokenError::Revoked);
+    }
+    if let Some(Some(before)) = found.get(1) {
+        let before: i64 = std::str::from_utf8(before)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(i64::MAX);
+        if claims.iat <= before {
+            return Err(TokenError::Revoked);
+        }
+    }
+    Ok(claims)
+}
+
+impl FromRequestParts<Platform> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, platform: &Platform) -> Result<Self, ApiError> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        let token = bearer(parts).ok_or(TokenError::Missing)?;
+        let keys = platform.tokens.as_ref().ok_or(TokenError::Unavailable)?;
+        let claims = authenticate(keys, platform.cache.as_ref(), token).await?;
+        let principal = Principal {
+            claims: Arc::new(claims),
+        };
+        parts.extensions.insert(principal.clone());
+        Ok(principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> (TokenKeys, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("hg-keys-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (private, public) = generate_keypair().unwrap();
+        std::fs::write(dir.join("k.pem"), private).unwrap();
+        std::fs::write(dir.join("p.pem"), public).unwrap();
+        let cfg = JwtConfig {
+            private_key_file: Some(dir.join("k.pem")),
+            public_key_file: Some(dir.join("p.pem")),
+            jwks_url: None,
+            issuer: "heartguard".into(),
+            audience: "heartguard-api".into(),
+            access_ttl: Duration::from_secs(900),
+        };
+        (TokenKeys::load(&cfg).unwrap(), dir)
+    }
+
+    fn token_for(keys: &TokenKeys) -> (String, Claims) {
+        keys.issue(NewToken {
+            sub: Uuid::new_v4(),
+            typ: PrincipalKind::User,
+            roles: vec!["clinician".into()],
+            orgs: BTreeMap::new(),
+            fid: None,
+            amr: vec!["pwd".into()],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_their_claims() {
+        let (keys, dir) = keys();
+        let (token, claims) = token_for(&keys);
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        assert_eq!(claims.exp - claims.iat, 900);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn tokens_of_another_key_or_tampered_are_invalid() {
+        let (a, d1) = keys();
+        let (b, d2) = keys();
+        let (token, _) = token_for(&a);
+        assert_eq!(b.verify(&token), Err(TokenError::Invalid));
+        let mut tampered = token.clone();
+        tampered.insert(tampered.find('.').unwrap() + 5, 'x');
+        assert_eq!(a.verify(&tampered), Err(TokenError::Invalid));
+        std::fs::remove_dir_all(d1).unwrap();
+        std::fs::remove_dir_all(d2).unwrap();
+    }
+
+    #[test]
+    fn the_jwks_publishes_the_public_key() {
+        let (keys, dir) = keys();
+        let jwks = keys.jwks();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+        assert!(jwks["keys"][0].get("d").is_none(), "private material published");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
