@@ -42,6 +42,45 @@ pub fn verify(password: &str, phc: &str) -> bool {
     }
 }
 
+/// The outcome of checking a password against a stored hash of any supported kind.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Wrong password (or an unreadable hash).
+    Mismatch,
+    /// Right password, hash current.
+    Match,
+    /// Right password, but the hash is bcrypt (imported data) or argon2 with other parameters: store
+    /// a fresh hash.
+    MatchNeedsRehash,
+}
+
+/// Checks `password` against an argon2 or bcrypt hash.
+pub fn check(password: &str, stored: &str) -> Check {
+    if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
+        return match bcrypt::verify(password, stored) {
+            Ok(true) => Check::MatchNeedsRehash,
+            _ => Check::Mismatch,
+        };
+    }
+    if !verify(password, stored) {
+        return Check::Mismatch;
+    }
+    let current = format!("$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={LANES}$");
+    if stored.starts_with(&current) {
+        Check::Match
+    } else {
+        Check::MatchNeedsRehash
+    }
+}
+
+/// Spends the time a real check takes, for logins of unknown accounts, so response times do not tell
+/// which e-mail addresses exist.
+pub fn check_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash("not a real password").unwrap_or_default());
+    let _ = verify(password, dummy);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +92,24 @@ mod tests {
         assert!(verify("correct horse battery", &h));
         assert!(!verify("wrong horse battery", &h));
         assert!(!verify("anything", "not-a-hash"));
+    }
+
+    #[test]
+    fn bcrypt_and_old_argon2_hashes_verify_and_ask_for_a_rehash() {
+        let legacy = bcrypt::hash("imported password", 4).unwrap();
+        assert_eq!(check("imported password", &legacy), Check::MatchNeedsRehash);
+        assert_eq!(check("wrong password", &legacy), Check::Mismatch);
+        let current = hash("current password").unwrap();
+        assert_eq!(check("current password", &current), Check::Match);
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"old params")
+        .unwrap()
+        .to_string();
+        assert_eq!(check("old params", &weak), Check::MatchNeedsRehash);
     }
 
     #[test]

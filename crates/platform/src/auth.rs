@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::extract::FromRequestParts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use http::StatusCode;
 use http::request::Parts;
@@ -181,7 +181,10 @@ impl TokenKeys {
             let pem = std::fs::read_to_string(path)
                 .map_err(|e| format!("JWT_PRIVATE_KEY_FILE {}: {e}", path.display()))?;
             let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
-                format!("JWT_PRIVATE_KEY_FILE {}: not an Ed25519 PKCS#8 key ({e})", path.display())
+                format!(
+                    "JWT_PRIVATE_KEY_FILE {}: not an Ed25519 PKCS#8 key ({e})",
+                    path.display()
+                )
             })?;
             let public = key.verifying_key();
             let encoding = EncodingKey::from_ed_pem(pem.as_bytes())
@@ -193,7 +196,10 @@ impl TokenKeys {
             let pem = std::fs::read_to_string(path)
                 .map_err(|e| format!("JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
             let public = VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-                format!("JWT_PUBLIC_KEY_FILE {}: not an Ed25519 public key ({e})", path.display())
+                format!(
+                    "JWT_PUBLIC_KEY_FILE {}: not an Ed25519 public key ({e})",
+                    path.display()
+                )
             })?;
             let v = Self::verifier(&public)?;
             if !verifiers.iter().any(|(kid, _, _)| *kid == v.0) {
@@ -293,7 +299,8 @@ impl TokenKeys {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.clone());
         header.typ = Some("JWT".to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, key).map_err(|_| TokenError::CannotSign)?;
+        let token =
+            jsonwebtoken::encode(&header, &claims, key).map_err(|_| TokenError::CannotSign)?;
         Ok((token, claims))
     }
 
@@ -333,6 +340,23 @@ fn deny_key(jti: Uuid) -> String {
 
 fn revoked_key(sub: Uuid) -> String {
     format!("auth:revoked-before:{sub}")
+}
+
+fn family_key(fid: Uuid) -> String {
+    format!("auth:deny-family:{fid}")
+}
+
+/// Refuses every access token of a refresh family from now on (logout, refresh-token reuse). The
+/// marker outlives the longest access token.
+pub async fn deny_family(cache: &dyn Cache, fid: Uuid) -> Result<(), TokenError> {
+    cache
+        .set(
+            &family_key(fid),
+            b"1",
+            Some(Duration::from_secs(3600 + 120)),
+        )
+        .await
+        .map_err(|_| TokenError::Unavailable)
 }
 
 /// Puts an access token on the deny-list until it expires (logout).
@@ -388,20 +412,33 @@ impl Principal {
 
 /// Reads the bearer token of a request.
 fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = parts
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Verifies a bearer token against `keys` and the deny-lists in `cache`.
-pub async fn authenticate(keys: &TokenKeys, cache: &dyn Cache, token: &str) -> Result<Claims, TokenError> {
+pub async fn authenticate(
+    keys: &TokenKeys,
+    cache: &dyn Cache,
+    token: &str,
+) -> Result<Claims, TokenError> {
     let claims = keys.verify(token)?;
     let (deny, revoked) = (deny_key(claims.jti), revoked_key(claims.sub));
+    let family = claims.fid.map(family_key);
+    let mut keys = vec![deny.as_str(), revoked.as_str()];
+    if let Some(f) = &family {
+        keys.push(f.as_str());
+    }
     let found = cache
-        .get_many(&[deny.as_str(), revoked.as_str()])
+        .get_many(&keys)
         .await
         .map_err(|_| TokenError::Unavailable)?;
-    if found.first().is_some_and(Option::is_some) {
+    if found.first().is_some_and(Option::is_some) || found.get(2).is_some_and(Option::is_some) {
         return Err(TokenError::Revoked);
     }
     if let Some(Some(before)) = found.get(1) {
@@ -495,7 +532,10 @@ mod tests {
         let jwks = keys.jwks();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
         assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
-        assert!(jwks["keys"][0].get("d").is_none(), "private material published");
+        assert!(
+            jwks["keys"][0].get("d").is_none(),
+            "private material published"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

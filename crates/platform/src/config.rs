@@ -897,19 +897,40 @@ impl AuthConfig {
         let refresh_ttl_days = parse_num(src, "REFRESH_TTL_DAYS", 7, (1, 90), errors);
         let refresh_max_days = parse_num(src, "REFRESH_MAX_DAYS", 30, (1, 365), errors);
         if refresh_max_days < refresh_ttl_days {
-            errors.push("REFRESH_MAX_DAYS", "must not be shorter than REFRESH_TTL_DAYS");
+            errors.push(
+                "REFRESH_MAX_DAYS",
+                "must not be shorter than REFRESH_TTL_DAYS",
+            );
         }
         Self {
             allow_staff_signup: parse_bool(src, "ALLOW_STAFF_SIGNUP", false, errors),
             require_2fa_superadmin: parse_bool(src, "REQUIRE_2FA_SUPERADMIN", false, errors),
             totp_key,
-            login_rate_per_minute: parse_num(src, "LOGIN_RATE_PER_MINUTE", 20, (1, 100_000), errors),
+            login_rate_per_minute: parse_num(
+                src,
+                "LOGIN_RATE_PER_MINUTE",
+                20,
+                (1, 100_000),
+                errors,
+            ),
             lockout_threshold: parse_num(src, "LOCKOUT_THRESHOLD", 5, (1, 100), errors),
             lockout_minutes: parse_num(src, "LOCKOUT_MINUTES", 15, (1, 1440), errors),
             refresh_ttl_days,
             refresh_max_days,
-            password_reset_ttl_minutes: parse_num(src, "PASSWORD_RESET_TTL_MINUTES", 60, (5, 1440), errors),
-            email_verification_ttl_hours: parse_num(src, "EMAIL_VERIFICATION_TTL_HOURS", 48, (1, 720), errors),
+            password_reset_ttl_minutes: parse_num(
+                src,
+                "PASSWORD_RESET_TTL_MINUTES",
+                60,
+                (5, 1440),
+                errors,
+            ),
+            email_verification_ttl_hours: parse_num(
+                src,
+                "EMAIL_VERIFICATION_TTL_HOURS",
+                48,
+                (1, 720),
+                errors,
+            ),
         }
     }
 }
@@ -1355,7 +1376,10 @@ mod tests {
         assert_eq!(variables(&err), vec!["INTERNAL_API_KEY"]);
         // The auth component needs its signing key instead.
         let err = s.require_for(&[Component::Auth]).unwrap_err();
-        assert_eq!(variables(&err), vec!["JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"]);
+        assert_eq!(
+            variables(&err),
+            vec!["JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"]
+        );
     }
 
     #[test]

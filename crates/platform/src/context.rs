@@ -37,7 +37,11 @@ impl Platform {
     /// Builds the handles without connecting anything, so components start while a dependency is down
     /// and `/ready` says which. `settings.database` must be set (checked by `Settings::require_for`).
     /// Fails only when configured key files cannot be read.
-    pub fn new(settings: Settings, application: &str, shutdown: CancellationToken) -> Result<Self, String> {
+    pub fn new(
+        settings: Settings,
+        application: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Self, String> {
         let db = crate::db::lazy_pool(
             settings
                 .database
@@ -104,7 +108,11 @@ impl Platform {
 
 /// Keeps the verification keys in step with `JWKS_URL`: at start (retrying every 10 s until it
 /// answers) and then every 10 minutes.
-async fn refresh_jwks(keys: Arc<crate::auth::TokenKeys>, url: url::Url, shutdown: CancellationToken) {
+async fn refresh_jwks(
+    keys: Arc<crate::auth::TokenKeys>,
+    url: url::Url,
+    shutdown: CancellationToken,
+) {
     loop {
         let wait = match keys.refresh_jwks(&url).await {
             Ok(_) => Duration::from_secs(600),

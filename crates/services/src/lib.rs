@@ -2,10 +2,12 @@
 //! binds any set of them, each on its own port, in one process.
 
 pub mod admin;
+pub mod auth;
 pub mod gateway;
 pub mod maintenance;
 pub mod proxy;
 pub mod runtime;
+pub mod user;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -47,9 +49,9 @@ pub fn build(
             (routes, Layers { inner, outer })
         }
         Component::Admin => (admin::build(platform)?, none),
-        Component::Auth
-        | Component::Organization
-        | Component::User
+        Component::Auth => (auth::routes(), none),
+        Component::User => (user::routes(), none),
+        Component::Organization
         | Component::Patient
         | Component::Device
         | Component::Timeseries

@@ -114,8 +114,8 @@ impl TestAppBuilder {
             src.set(k, v.clone());
         }
         let settings = Settings::from_env(&src).expect("test configuration is valid");
-        let platform = Platform::new(settings, "test", CancellationToken::new())
-            .expect("the platform starts");
+        let platform =
+            Platform::new(settings, "test", CancellationToken::new()).expect("the platform starts");
         let running = hg_services::runtime::start(&platform, &self.components)
             .await
             .expect("components start");
@@ -144,6 +144,47 @@ impl TestApp {
             .get(&c)
             .unwrap_or_else(|| panic!("{c} is not running in this test app"));
         format!("http://{addr}{path}")
+    }
+
+    /// An access token for staff user `user` with their current roles and memberships, minted directly
+    /// (no login round trip): the principal builder of the tests.
+    pub async fn token_for(&self, user: uuid::Uuid) -> String {
+        let mut conn = self.db.pool.acquire().await.expect("connection");
+        let roles = hg_domain::identity::accounts::global_roles(&mut conn, user)
+            .await
+            .expect("roles");
+        let orgs = hg_domain::identity::accounts::memberships(&mut conn, user)
+            .await
+            .expect("memberships")
+            .into_iter()
+            .map(|m| (m.id, m.role_code))
+            .collect();
+        let keys = self.platform.tokens.as_ref().expect("token keys");
+        keys.issue(hg_platform::auth::NewToken {
+            sub: user,
+            typ: hg_platform::auth::PrincipalKind::User,
+            roles,
+            orgs,
+            fid: None,
+            amr: vec!["pwd".into()],
+        })
+        .expect("token")
+        .0
+    }
+
+    /// Signs in through the auth component and returns the login answer's `data`.
+    pub async fn login(&self, email: &str, password: &str) -> serde_json::Value {
+        let resp = self
+            .client
+            .post(self.url(Component::Auth, "/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.expect("login answer");
+        assert_eq!(status, 200, "login of {email} failed: {body}");
+        body["data"].clone()
     }
 
     /// Stops the components and waits for in-flight requests to finish.

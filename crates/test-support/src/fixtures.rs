@@ -105,3 +105,28 @@ pub async fn patient(pool: &PgPool, org: Uuid, name: &str, team: Option<Uuid>) -
     }
     id
 }
+
+/// An invitation to `org` for `email` with `org_role`, expiring in `ttl_hours`; returns the token
+/// that would be e-mailed.
+pub async fn invitation(
+    pool: &PgPool,
+    org: Uuid,
+    email: &str,
+    org_role: &str,
+    ttl_hours: i64,
+) -> String {
+    let (token, digest) = hg_domain::identity::opaque_token();
+    sqlx::query(
+        "insert into org_invitations (org_id, email, org_role, token_hash, expires_at)
+         values ($1, $2, $3, $4, now() + make_interval(hours => $5::int))",
+    )
+    .bind(org)
+    .bind(email)
+    .bind(org_role)
+    .bind(digest)
+    .bind(ttl_hours as i32)
+    .execute(pool)
+    .await
+    .expect("insert invitation");
+    token
+}

@@ -50,11 +50,13 @@ const ORGS: &[(&str, &str)] = &[
 ];
 
 const USERS: &[DemoUser] = &[
+    // Ops reads organizations, services and the audit log through its global role; it is a member of
+    // no organization, so it sees no patient data (spec/01).
     DemoUser {
         email: "ops@heartguard.com",
         name: "Operaciones HeartGuard",
         role: Some("ops"),
-        orgs: &[("OPS-001", "viewer")],
+        orgs: &[],
     },
     DemoUser {
         email: "ana.admin@fam001.demo",

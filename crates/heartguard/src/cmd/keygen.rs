@@ -28,7 +28,10 @@ fn write_pair(out_dir: &Path, force: bool) -> Result<(), String> {
     let public = out_dir.join("jwt-public.pem");
     for p in [&private, &public] {
         if p.exists() && !force {
-            return Err(format!("{} exists; pass --force to replace it", p.display()));
+            return Err(format!(
+                "{} exists; pass --force to replace it",
+                p.display()
+            ));
         }
     }
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;

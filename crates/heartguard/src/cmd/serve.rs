@@ -16,7 +16,7 @@ pub async fn run(env_file: Option<&Path>, components: &[Component]) -> Outcome {
             hg_platform::shutdown::cancel_on_signal(shutdown.clone());
             let names: Vec<&str> = components.iter().map(|c| c.name()).collect();
             let platform =
-            Platform::new(settings, &names.join("+"), shutdown).map_err(Outcome::Failed)?;
+                Platform::new(settings, &names.join("+"), shutdown).map_err(Outcome::Failed)?;
             let running = hg_services::runtime::start(&platform, components)
                 .await
                 .map_err(Outcome::Failed)?;

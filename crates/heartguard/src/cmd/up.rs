@@ -61,7 +61,9 @@ impl DevSecrets {
         for name in Self::NAMES {
             if !vars.iter().any(|(k, _)| k == name) {
                 let value = match name {
-                    "INTERNAL_API_KEY" | "TOTP_ENCRYPTION_KEY" => hg_domain::secrets::random_hex(32),
+                    "INTERNAL_API_KEY" | "TOTP_ENCRYPTION_KEY" => {
+                        hg_domain::secrets::random_hex(32)
+                    }
                     _ => hg_domain::secrets::random_password(20),
                 };
                 vars.push((name.to_owned(), value));

@@ -2,6 +2,8 @@
 //! area. Every test talks to the machine's real PostgreSQL, Redis and RabbitMQ through
 //! `hg-test-support`, and tests of the command line run the compiled `heartguard` binary.
 
+mod access;
+mod auth;
 mod cache;
 mod cli;
 mod events;

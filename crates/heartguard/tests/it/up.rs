@@ -115,7 +115,7 @@ async fn serve_logs_json_lines_without_bodies_or_secrets_and_drains_on_sigterm()
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.status(), 401, "an unknown account");
 
     let (status, logs) = terminate(child);
     assert!(status.success(), "serve did not exit cleanly: {status:?}");

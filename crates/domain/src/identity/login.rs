@@ -1,0 +1,215 @@
+//! Login for staff and patients: per-address attempt limit, the same answer for an unknown e-mail and
+//! a wrong password (with the same work done), per-account lockout growing with repeated failures,
+//! blocked and pending accounts refused, TOTP for staff who enabled it, bcrypt hashes upgraded.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use hg_platform::Platform;
+use hg_platform::audit::{self, ActorType, AuditEntry};
+use serde_json::json;
+
+use super::accounts::{self, Account, AccountKind};
+use super::sessions::{self, Session, Subject};
+use super::{AuthError, RequestMeta, totp};
+use crate::password::{self, Check};
+
+/// What a login request carries.
+pub struct Credentials<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub totp_code: Option<&'a str>,
+}
+
+/// Counts an attempt from the client's address; refuses past `LOGIN_RATE_PER_MINUTE`.
+pub async fn limit_attempts(platform: &Platform, meta: &RequestMeta) -> Result<(), AuthError> {
+    let Some(ip) = meta.ip else {
+        return Ok(());
+    };
+    let limit = i64::from(platform.settings.auth.login_rate_per_minute);
+    match platform
+        .cache
+        .incr(&format!("auth:attempts:{ip}"), Duration::from_secs(60))
+        .await
+    {
+        Ok(n) if n > limit => Err(AuthError::RateLimited {
+            retry_after_secs: 60,
+        }),
+        Ok(_) => Ok(()),
+        // The per-account lockout still protects passwords while the cache is away.
+        Err(e) => {
+            tracing::warn!(error = %e, "login attempt limit unavailable");
+            Ok(())
+        }
+    }
+}
+
+/// Signs a staff user in.
+pub async fn staff(
+    platform: &Platform,
+    creds: Credentials<'_>,
+    meta: &RequestMeta,
+) -> Result<Session, AuthError> {
+    sign_in(platform, AccountKind::Staff, creds, meta).await
+}
+
+/// Signs a patient in.
+pub async fn patient(
+    platform: &Platform,
+    creds: Credentials<'_>,
+    meta: &RequestMeta,
+) -> Result<Session, AuthError> {
+    sign_in(platform, AccountKind::Patient, creds, meta).await
+}
+
+fn actor(kind: AccountKind) -> ActorType {
+    match kind {
+        AccountKind::Staff => ActorType::User,
+        AccountKind::Patient => ActorType::Patient,
+    }
+}
+
+async fn sign_in(
+    platform: &Platform,
+    kind: AccountKind,
+    creds: Credentials<'_>,
+    meta: &RequestMeta,
+) -> Result<Session, AuthError> {
+    limit_attempts(platform, meta).await?;
+    let cfg = &platform.settings.auth;
+    let mut tx = platform.db.begin().await?;
+    let account = accounts::by_email(&mut tx, kind, creds.email.trim()).await?;
+    let Some(account) = account.filter(|a| a.password_hash.is_some()) else {
+        password::check_nothing(creds.password);
+        record_failure(&mut tx, kind, None, meta, "unknown_email").await?;
+        tx.commit().await?;
+        return Err(AuthError::InvalidCredentials);
+    };
+    if let Some(until) = account.locked_until.filter(|u| *u > Utc::now()) {
+        record_failure(&mut tx, kind, Some(&account), meta, "locked").await?;
+        tx.commit().await?;
+        return Err(AuthError::Locked {
+            retry_after_secs: (until - Utc::now()).num_seconds().max(1) as u64,
+        });
+    }
+    let stored = account.password_hash.as_deref().unwrap_or_default();
+    let check = password::check(creds.password, stored);
+    if check == Check::Mismatch {
+        let subject_kind = kind;
+        let locked = accounts::record_failure(
+            &mut tx,
+            subject_kind,
+            account.id,
+            cfg.lockout_threshold,
+            cfg.lockout_minutes,
+        )
+        .await?;
+        record_failure(&mut tx, kind, Some(&account), meta, "wrong_password").await?;
+        if let Some(until) = locked {
+            audit::record(
+                &mut tx,
+                AuditEntry {
+                    actor_id: Some(account.id),
+                    actor_label: account.email.clone(),
+                    ip: meta.ip,
+                    request_id: meta.request_id.clone(),
+                    details: json!({"locked_until": until}),
+                    ..AuditEntry::new(actor(kind), "ACCOUNT_LOCKED")
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Err(AuthError::InvalidCredentials);
+    }
+    match account.status.as_str() {
+        "active" => {}
+        "blocked" => {
+            record_failure(&mut tx, kind, Some(&account), meta, "blocked").await?;
+            tx.commit().await?;
+            return Err(AuthError::Blocked);
+        }
+        _ => {
+            record_failure(&mut tx, kind, Some(&account), meta, "pending").await?;
+            tx.commit().await?;
+            return Err(AuthError::Pending);
+        }
+    }
+    let mut amr = vec!["pwd".to_owned()];
+    if account.totp_enabled {
+        let Some(code) = creds.totp_code else {
+            tx.commit().await?;
+            return Err(AuthError::TotpRequired);
+        };
+        if totp::accept_code(&mut tx, platform, &account, code)
+            .await?
+            .is_none()
+        {
+            accounts::record_failure(
+                &mut tx,
+                kind,
+                account.id,
+                cfg.lockout_threshold,
+                cfg.lockout_minutes,
+            )
+            .await?;
+            record_failure(&mut tx, kind, Some(&account), meta, "wrong_totp").await?;
+            tx.commit().await?;
+            return Err(AuthError::TotpInvalid);
+        }
+        amr.push("otp".to_owned());
+    }
+    let upgraded = match check {
+        Check::MatchNeedsRehash => Some(
+            password::hash(creds.password)
+                .map_err(|_| AuthError::NotConfigured("password hashing"))?,
+        ),
+        _ => None,
+    };
+    accounts::record_success(&mut tx, kind, account.id, upgraded.as_deref()).await?;
+    let subject = match kind {
+        AccountKind::Staff => Subject::Staff(account.id),
+        AccountKind::Patient => Subject::Patient(account.id),
+    };
+    let session = sessions::open(&mut tx, platform, subject, amr, meta).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(account.id),
+            actor_label: account.email.clone(),
+            org_id: account.org_id,
+            ip: meta.ip,
+            request_id: meta.request_id.clone(),
+            entity: Some("session".into()),
+            entity_id: session.claims.fid.map(|f| f.to_string()),
+            details: json!({"hash_upgraded": upgraded.is_some(), "mfa": account.totp_enabled}),
+            ..AuditEntry::new(actor(kind), "LOGIN_SUCCESS")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+async fn record_failure(
+    conn: &mut sqlx::PgConnection,
+    kind: AccountKind,
+    account: Option<&Account>,
+    meta: &RequestMeta,
+    reason: &str,
+) -> Result<(), AuthError> {
+    audit::record(
+        conn,
+        AuditEntry {
+            actor_id: account.map(|a| a.id),
+            actor_label: account.and_then(|a| a.email.clone()),
+            org_id: account.and_then(|a| a.org_id),
+            ip: meta.ip,
+            request_id: meta.request_id.clone(),
+            details: json!({"reason": reason}),
+            ..AuditEntry::new(actor(kind), "LOGIN_FAILED")
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! New accounts: staff registration (by invitation, or self-service when `ALLOW_STAFF_SIGNUP`),
+//! patient self-registration into organizations that allow it, and invitation acceptance — which
+//! creates the account when needed and the membership in the same transaction, exactly once.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hg_platform::Platform;
+use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::db::DbError;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::accounts;
+use super::recovery::request_verification;
+use super::sessions::Subject;
+use super::{AuthError, RequestMeta, normalize_email, policy, token_digest};
+use crate::password;
+
+/// A new staff member's details.
+pub struct NewStaff<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+}
+
+fn check_name(name: &str) -> Result<String, AuthError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 160 {
+        return Err(AuthError::invalid("name", "must have 1 to 160 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn email_taken(e: sqlx::Error) -> AuthError {
+    match DbError::from(e) {
+        DbError::UniqueViolation { .. } => AuthError::EmailTaken,
+        other => AuthError::Db(other),
+    }
+}
+
+async fn create_staff(
+    conn: &mut PgConnection,
+    new: &NewStaff<'_>,
+    status: &str,
+    verified: bool,
+) -> Result<Uuid, AuthError> {
+    let name = check_name(new.name)?;
+    let email = normalize_email(new.email).map_err(|p| AuthError::invalid("email", p))?;
+    policy::check(new.password, &email).map_err(|p| AuthError::invalid("password", p))?;
+    let hash =
+        password::hash(new.password).map_err(|_| AuthError::NotConfigured("password hashing"))?;
+    sqlx::query_scalar(
+        "insert into users (name, email, password_hash, status, email_verified_at)
+         values ($1, $2, $3, $4, case when $5 then now() end) returning id",
+    )
+    .bind(name)
+    .bind(&email)
+    .bind(hash)
+    .bind(status)
+    .bind(verified)
+    .fetch_one(conn)
+    .await
+    .map_err(email_taken)
+}
+
+/// Self-service staff registration (only with `ALLOW_STAFF_SIGNUP`): a pending account and a
+/// verification e-mail. Returns the new user's id.
+pub async fn register_staff(
+    platform: &Platform,
+    new: NewStaff<'_>,
+    meta: &RequestMeta,
+) -> Result<Uuid, AuthError> {
+    if !platform.settings.auth.allow_staff_signup {
+        return Err(AuthError::SignupDisabled);
+    }
+    let mut tx = platform.db.begin().await?;
+    let id = create_staff(&mut tx, &new, "pending", false).await?;
+    request_verification(
+        &mut tx,
+        platform,
+        Subject::Staff(id),
+        new.email.trim(),
+        new.name.trim(),
+        meta,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(id),
+            actor_label: Some(new.email.trim().to_owned()),
+            ip: meta.ip,
+            request_id: meta.request_id.clone(),
+            entity: Some("user".into()),
+            entity_id: Some(id.to_string()),
+            ..AuditEntry::new(ActorType::User, "USER_REGISTERED")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// A patient registering themself.
+pub struct NewPatient<'a> {
+    pub org_code: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+    pub birthdate: Option<NaiveDate>,
+    pub sex: Option<&'a str>,
+}
+
+/// Patient self-registration into an organization that allows it: the patient can sign in once the
+/// e-mail is verified. Returns the patient's id.
+pub async fn register_patient(
+    platform: &Platform,
+    new: NewPatient<'_>,
+    meta: &RequestMeta,
+) -> Result<Uuid, AuthError> {
+    let name = check_name(new.name)?;
+    let email = normalize_email(new.email).map_err(|p| AuthError::invalid("email", p))?;
+    policy::check(new.password, &email).map_err(|p| AuthError::invalid("password", p))?;
+    if let Some(sex) = new.sex
+        && !["M", "F", "O"].contains(&sex)
+    {
+        return Err(AuthError::invalid("sex", "must be one of M, F, O"));
+    }
+    if let Some(b) = new.birthdate
+        && (b > Utc::now().date_naive() || b < NaiveDate::from_ymd_opt(1900, 1, 2).unwrap_or(b))
+    {
+        return Err(AuthError::invalid(
+            "birthdate",
+            "must be a past date after 1900",
+        ));
+    }
+    let mut tx = platform.db.begin().await?;
+    let org: Option<Uuid> = sqlx::query_scalar(
+        "select id from organizations where code = upper($1) and allow_patient_registration and archived_at is null",
+    )
+    .bind(new.org_code.trim())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let org = org.ok_or(AuthError::RegistrationClosed)?;
+    let hash =
+        password::hash(new.password).map_err(|_| AuthError::NotConfigured("password hashing"))?;
+    let id: Uuid = sqlx::query_scalar(
+        "insert into patients (org_id, person_name, email, password_hash, birthdate, sex)
+         values ($1, $2, $3, $4, $5, $6) returning id",
+    )
+    .bind(org)
+    .bind(&name)
+    .bind(&email)
+    .bind(hash)
+    .bind(new.birthdate)
+    .bind(new.sex)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(email_taken)?;
+    request_verification(&mut tx, platform, Subject::Patient(id), &email, &name, meta).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(id),
+            actor_label: Some(email.clone()),
+            org_id: Some(org),
+            ip: meta.ip,
+            request_id: meta.request_id.clone(),
+            entity: Some("patient".into()),
+            entity_id: Some(id.to_string()),
+            ..AuditEntry::new(ActorType::Patient, "PATIENT_SELF_REGISTERED")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// What accepting an invitation did.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    pub user_id: Uuid,
+    pub org_id: Uuid,
+    pub org_role: String,
+    /// Whether the account was created now.
+    pub account_created: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct InvitationRow {
+    id: Uuid,
+    org_id: Uuid,
+    email: String,
+    org_role: String,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Accepts an invitation. An existing account with the invited address joins the organization; for
+/// a new one, `name` and `password` create it (active: the invitation proved the address).
+pub async fn accept_invitation(
+    platform: &Platform,
+    token: &str,
+    name: Option<&str>,
+    password_given: Option<&str>,
+    meta: &RequestMeta,
+) -> Result<Accepted, AuthError> {
+    let mut tx = platform.db.begin().await?;
+    let row: Option<InvitationRow> = sqlx::query_as(
+        "select id, org_id, email, org_role, expires_at, used_at, revoked_at
+           from org_invitations where token_hash = $1 for update",
+    )
+    .bind(token_digest(token.trim()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let inv = row.ok_or(AuthError::InvitationNotFound)?;
+    if inv.revoked_at.is_some() {
+        return Err(AuthError::InvitationRevoked);
+    }
+    if inv.used_at.is_some() {
+        return Err(AuthError::InvitationUsed);
+    }
+    if inv.expires_at <= Utc::now() {
+        return Err(AuthError::InvitationExpired);
+    }
+    let existing = accounts::by_email(&mut tx, accounts::AccountKind::Staff, &inv.email).await?;
+    let (user_id, created) = match existing {
+        Some(a) if a.status == "blocked" => return Err(AuthError::Blocked),
+        Some(a) => (a.id, false),
+        None => {
+            let name = name
+                .ok_or_else(|| AuthError::invalid("name", "is required to create the account"))?;
+            let password_given = password_given.ok_or_else(|| {
+                AuthError::invalid("password", "is required to create the account")
+            })?;
+            let id = create_staff(
+                &mut tx,
+                &NewStaff {
+                    name,
+                    email: &inv.email,
+                    password: password_given,
+                },
+                "active",
+                true,
+            )
+            .await?;
+            (id, true)
+        }
+    };
+    sqlx::query(
+        "insert into user_org_membership (org_id, user_id, org_role) values ($1, $2, $3)
+         on conflict (org_id, user_id) do update set org_role = excluded.org_role",
+    )
+    .bind(inv.org_id)
+    .bind(user_id)
+    .bind(&inv.org_role)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("update org_invitations set used_at = now(), used_by = $2 where id = $1")
+        .bind(inv.id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(user_id),
+            actor_label: Some(inv.email.clone()),
+            org_id: Some(inv.org_id),
+            ip: meta.ip,
+            request_id: meta.request_id.clone(),
+            entity: Some("invitation".into()),
+            entity_id: Some(inv.id.to_string()),
+            details: json!({"org_role": inv.org_role, "account_created": created}),
+            ..AuditEntry::new(ActorType::User, "INVITATION_ACCEPTED")
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Accepted {
+        user_id,
+        org_id: inv.org_id,
+        org_role: inv.org_role,
+        account_created: created,
+    })
+}

@@ -1,0 +1,408 @@
+//! Handlers of the auth component: extract and check input, call `hg_domain::identity`, shape the
+//! answer.
+
+use axum::extract::{FromRequestParts, State};
+use axum::response::{IntoResponse, Response};
+use hg_domain::access::Permissions;
+use hg_domain::identity::accounts::{self, AccountKind};
+use hg_domain::identity::sessions::{self, Subject};
+use hg_domain::identity::{self, AuthError, RequestMeta, login, recovery, signup, totp};
+use hg_platform::Platform;
+use hg_platform::auth::{Principal, PrincipalKind};
+use hg_platform::http::client_ip::{Peer, client_ip};
+use hg_platform::http::{ApiError, ApiResponse, Payload, RequestId};
+use http::StatusCode;
+use http::request::Parts;
+use serde_json::json;
+
+use super::dto;
+
+/// Where a request came from: the client's address (through trusted proxies), request id, user agent.
+pub struct Meta(pub RequestMeta);
+
+impl FromRequestParts<Platform> for Meta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Platform,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(Peer(peer)) = Peer::from_request_parts(parts, platform).await;
+        let Ok(request_id) = RequestId::from_request_parts(parts, platform).await;
+        let client = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(200).collect());
+        Ok(Meta(RequestMeta {
+            ip: Some(client_ip(
+                peer.ip(),
+                &parts.headers,
+                &platform.settings.limits.trusted_proxies,
+            )),
+            request_id: Some(request_id.to_string()),
+            client,
+        }))
+    }
+}
+
+fn subject_of(p: &Principal) -> Result<Subject, ApiError> {
+    match p.kind() {
+        PrincipalKind::User => Ok(Subject::Staff(p.id())),
+        PrincipalKind::Patient => Ok(Subject::Patient(p.id())),
+        PrincipalKind::Device => Err(ApiError::forbidden("devices have no account")),
+    }
+}
+
+fn staff_only(p: &Principal) -> Result<(), ApiError> {
+    if p.kind() == PrincipalKind::User {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only staff accounts use two-factor authentication",
+        ))
+    }
+}
+
+fn required<'a>(field: &'static str, v: &'a Option<String>) -> Result<&'a str, ApiError> {
+    v.as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid_field(field, "is required"))
+}
+
+fn non_empty(field: &'static str, v: &str) -> Result<(), ApiError> {
+    if v.trim().is_empty() {
+        Err(ApiError::invalid_field(field, "is required"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `POST /auth/login`.
+pub async fn login(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::Login>,
+) -> Result<ApiResponse, ApiError> {
+    non_empty("email", &body.email)?;
+    non_empty("password", &body.password)?;
+    let session = login::staff(
+        &p,
+        login::Credentials {
+            email: &body.email,
+            password: &body.password,
+            totp_code: body.totp_code.as_deref(),
+        },
+        &meta,
+    )
+    .await?;
+    let mut conn =
+        p.db.acquire()
+            .await
+            .map_err(hg_platform::db::DbError::from)?;
+    let user = accounts::staff_view(&mut conn, session.claims.sub)
+        .await
+        .map_err(AuthError::from)?;
+    let mfa_setup_required = p.settings.auth.require_2fa_superadmin
+        && user
+            .as_ref()
+            .is_some_and(|u| u.roles.iter().any(|r| r == "superadmin") && !u.totp_enabled);
+    Ok(ApiResponse::ok(json!({
+        "tokens": session.tokens,
+        "user": user,
+        "mfa_setup_required": mfa_setup_required,
+    })))
+}
+
+/// `POST /auth/patient/login`.
+pub async fn patient_login(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::Login>,
+) -> Result<ApiResponse, ApiError> {
+    non_empty("email", &body.email)?;
+    non_empty("password", &body.password)?;
+    let session = login::patient(
+        &p,
+        login::Credentials {
+            email: &body.email,
+            password: &body.password,
+            totp_code: None,
+        },
+        &meta,
+    )
+    .await?;
+    let mut conn =
+        p.db.acquire()
+            .await
+            .map_err(hg_platform::db::DbError::from)?;
+    let patient = accounts::patient_view(&mut conn, session.claims.sub)
+        .await
+        .map_err(AuthError::from)?;
+    Ok(ApiResponse::ok(
+        json!({"tokens": session.tokens, "patient": patient}),
+    ))
+}
+
+/// `POST /auth/register`: with an invitation token, accepts it; otherwise self-service sign-up when
+/// enabled.
+pub async fn register(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::Register>,
+) -> Result<Response, ApiError> {
+    if let Some(token) = body.invitation_token.as_deref() {
+        let accepted = signup::accept_invitation(
+            &p,
+            token,
+            body.name.as_deref(),
+            body.password.as_deref(),
+            &meta,
+        )
+        .await?;
+        let status = if accepted.account_created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        return Ok(ApiResponse::with_status(status, accepted).into_response());
+    }
+    let new = signup::NewStaff {
+        name: required("name", &body.name)?,
+        email: required("email", &body.email)?,
+        password: required("password", &body.password)?,
+    };
+    let id = signup::register_staff(&p, new, &meta).await?;
+    Ok(ApiResponse::created(
+        format!("/users/{id}"),
+        json!({"id": id, "status": "pending", "email_verification": "sent"}),
+    )
+    .into_response())
+}
+
+/// `POST /auth/patient/register`.
+pub async fn patient_register(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::PatientRegister>,
+) -> Result<ApiResponse, ApiError> {
+    non_empty("org_code", &body.org_code)?;
+    let id = signup::register_patient(
+        &p,
+        signup::NewPatient {
+            org_code: &body.org_code,
+            name: &body.name,
+            email: &body.email,
+            password: &body.password,
+            birthdate: body.birthdate,
+            sex: body.sex.as_deref(),
+        },
+        &meta,
+    )
+    .await?;
+    Ok(ApiResponse::created(
+        format!("/patients/{id}"),
+        json!({"id": id, "email_verification": "sent"}),
+    ))
+}
+
+/// `POST /auth/refresh`.
+pub async fn refresh(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::Refresh>,
+) -> Result<ApiResponse, ApiError> {
+    non_empty("refresh_token", &body.refresh_token)?;
+    let session = sessions::refresh(&p, &body.refresh_token, &meta).await?;
+    Ok(ApiResponse::ok(json!({"tokens": session.tokens})))
+}
+
+/// `POST /auth/logout`: the session's refresh family is revoked and this access token deny-listed.
+pub async fn logout(
+    State(p): State<Platform>,
+    principal: Principal,
+    Meta(meta): Meta,
+) -> Result<Response, ApiError> {
+    sessions::logout(&p, &principal.claims, &meta).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /auth/me`.
+pub async fn me(State(p): State<Platform>, principal: Principal) -> Result<ApiResponse, ApiError> {
+    let mut conn =
+        p.db.acquire()
+            .await
+            .map_err(hg_platform::db::DbError::from)?;
+    match principal.kind() {
+        PrincipalKind::User => {
+            let user = accounts::staff_view(&mut conn, principal.id())
+                .await
+                .map_err(AuthError::from)?
+                .ok_or_else(|| ApiError::from(hg_platform::auth::TokenError::Revoked))?;
+            let granted = permissions(&p)
+                .of(&p.db, &principal)
+                .await
+                .map_err(AuthError::from)?;
+            Ok(ApiResponse::ok(json!({
+                "type": "user",
+                "user": user,
+                "session_roles": principal.claims.roles,
+                "permissions": granted,
+            })))
+        }
+        PrincipalKind::Patient => {
+            let patient = accounts::patient_view(&mut conn, principal.id())
+                .await
+                .map_err(AuthError::from)?
+                .ok_or_else(|| ApiError::from(hg_platform::auth::TokenError::Revoked))?;
+            Ok(ApiResponse::ok(
+                json!({"type": "patient", "patient": patient}),
+            ))
+        }
+        PrincipalKind::Device => Err(ApiError::forbidden("devices have no profile")),
+    }
+}
+
+fn permissions(_p: &Platform) -> &'static Permissions {
+    static PERMISSIONS: std::sync::OnceLock<Permissions> = std::sync::OnceLock::new();
+    PERMISSIONS.get_or_init(Permissions::new)
+}
+
+/// `POST /auth/password/change`.
+pub async fn password_change(
+    State(p): State<Platform>,
+    principal: Principal,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::PasswordChange>,
+) -> Result<Response, ApiError> {
+    let subject = subject_of(&principal)?;
+    recovery::change_password(
+        &p,
+        subject,
+        principal.claims.fid,
+        &body.current_password,
+        &body.new_password,
+        &meta,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /auth/password/forgot`: always 202, whether the address exists or not.
+pub async fn password_forgot(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::PasswordForgot>,
+) -> Result<ApiResponse, ApiError> {
+    identity::normalize_email(&body.email).map_err(|e| ApiError::invalid_field("email", e))?;
+    let kind = match body.account {
+        dto::AccountType::Staff => AccountKind::Staff,
+        dto::AccountType::Patient => AccountKind::Patient,
+    };
+    recovery::forgot_password(&p, kind, &body.email, &meta).await?;
+    Ok(ApiResponse::with_status(
+        StatusCode::ACCEPTED,
+        json!({"message": "if the address belongs to an account, a reset link is on its way"}),
+    ))
+}
+
+/// `POST /auth/password/reset`.
+pub async fn password_reset(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::PasswordReset>,
+) -> Result<Response, ApiError> {
+    non_empty("token", &body.token)?;
+    recovery::reset_password(&p, &body.token, &body.new_password, &meta).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /auth/email/verify`.
+pub async fn email_verify(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::Token>,
+) -> Result<ApiResponse, ApiError> {
+    non_empty("token", &body.token)?;
+    let subject = recovery::verify_email(&p, &body.token, &meta).await?;
+    Ok(ApiResponse::ok(
+        json!({"verified": true, "id": subject.id()}),
+    ))
+}
+
+/// `POST /auth/email/resend`.
+pub async fn email_resend(
+    State(p): State<Platform>,
+    principal: Principal,
+    Meta(meta): Meta,
+) -> Result<ApiResponse, ApiError> {
+    recovery::resend_verification(&p, subject_of(&principal)?, &meta).await?;
+    Ok(ApiResponse::with_status(
+        StatusCode::ACCEPTED,
+        json!({"email_verification": "sent"}),
+    ))
+}
+
+/// `POST /auth/invitations/accept`.
+pub async fn invitation_accept(
+    State(p): State<Platform>,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::InvitationAccept>,
+) -> Result<ApiResponse, ApiError> {
+    non_empty("token", &body.token)?;
+    let accepted = signup::accept_invitation(
+        &p,
+        &body.token,
+        body.name.as_deref(),
+        body.password.as_deref(),
+        &meta,
+    )
+    .await?;
+    let status = if accepted.account_created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(ApiResponse::with_status(status, accepted))
+}
+
+/// `GET /auth/.well-known/jwks.json`: the bare JWKS document (not an envelope: clients expect RFC 7517).
+pub async fn jwks(State(p): State<Platform>) -> Result<Response, ApiError> {
+    let keys = p.tokens.as_ref().ok_or_else(ApiError::unavailable)?;
+    Ok(axum::Json(keys.jwks()).into_response())
+}
+
+/// `POST /auth/2fa/setup`.
+pub async fn totp_setup(
+    State(p): State<Platform>,
+    principal: Principal,
+) -> Result<ApiResponse, ApiError> {
+    staff_only(&principal)?;
+    let enrollment = totp::setup(&p, principal.id()).await?;
+    Ok(ApiResponse::ok(enrollment))
+}
+
+/// `POST /auth/2fa/confirm`.
+pub async fn totp_confirm(
+    State(p): State<Platform>,
+    principal: Principal,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::TotpCode>,
+) -> Result<ApiResponse, ApiError> {
+    staff_only(&principal)?;
+    non_empty("code", &body.code)?;
+    totp::confirm(&p, principal.id(), &body.code, &meta).await?;
+    Ok(ApiResponse::ok(json!({"totp_enabled": true})))
+}
+
+/// `POST /auth/2fa/disable`.
+pub async fn totp_disable(
+    State(p): State<Platform>,
+    principal: Principal,
+    Meta(meta): Meta,
+    Payload(body): Payload<dto::TotpDisable>,
+) -> Result<ApiResponse, ApiError> {
+    staff_only(&principal)?;
+    totp::disable(&p, principal.id(), &body.password, &meta).await?;
+    Ok(ApiResponse::ok(json!({"totp_enabled": false})))
+}
