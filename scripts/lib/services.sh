@@ -69,3 +69,20 @@ ensure_rabbitmq() {
   fi
   wait_port 5672 RabbitMQ 90
 }
+
+# pg_test_url — prints a URL for a local superuser role `heartguard_test` (created when missing, with a
+# fresh password each call), so tests and benchmarks can create databases whatever pg_hba.conf says
+# about 127.0.0.1 (trust or scram).
+pg_test_url() {
+  local password
+  password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  as_postgres psql -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+do \$\$ begin
+  if not exists (select 1 from pg_roles where rolname = 'heartguard_test') then
+    create role heartguard_test login superuser;
+  end if;
+end \$\$;
+alter role heartguard_test password '$password';
+SQL
+  printf 'postgresql://heartguard_test:%s@127.0.0.1:5432/postgres' "$password"
+}

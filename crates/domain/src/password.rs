@@ -81,6 +81,29 @@ pub fn check_nothing(password: &str) {
     let _ = verify(password, dummy);
 }
 
+/// [`hash`] on the blocking pool: argon2 takes tens of milliseconds of CPU, which must not stall the
+/// async runtime serving other requests.
+pub async fn hash_blocking(password: &str) -> Result<String, HashError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| HashError(e.to_string()))?
+}
+
+/// [`check`] on the blocking pool.
+pub async fn check_blocking(password: &str, stored: &str) -> Check {
+    let (password, stored) = (password.to_owned(), stored.to_owned());
+    tokio::task::spawn_blocking(move || check(&password, &stored))
+        .await
+        .unwrap_or(Check::Mismatch)
+}
+
+/// [`check_nothing`] on the blocking pool.
+pub async fn check_nothing_blocking(password: &str) {
+    let password = password.to_owned();
+    let _ = tokio::task::spawn_blocking(move || check_nothing(&password)).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

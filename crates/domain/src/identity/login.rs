@@ -80,7 +80,7 @@ async fn sign_in(
     let mut tx = platform.db.begin().await?;
     let account = accounts::by_email(&mut tx, kind, creds.email.trim()).await?;
     let Some(account) = account.filter(|a| a.password_hash.is_some()) else {
-        password::check_nothing(creds.password);
+        password::check_nothing_blocking(creds.password).await;
         record_failure(&mut tx, kind, None, meta, "unknown_email").await?;
         tx.commit().await?;
         return Err(AuthError::InvalidCredentials);
@@ -93,7 +93,7 @@ async fn sign_in(
         });
     }
     let stored = account.password_hash.as_deref().unwrap_or_default();
-    let check = password::check(creds.password, stored);
+    let check = password::check_blocking(creds.password, stored).await;
     if check == Check::Mismatch {
         let subject_kind = kind;
         let locked = accounts::record_failure(
@@ -161,7 +161,8 @@ async fn sign_in(
     }
     let upgraded = match check {
         Check::MatchNeedsRehash => Some(
-            password::hash(creds.password)
+            password::hash_blocking(creds.password)
+                .await
                 .map_err(|_| AuthError::NotConfigured("password hashing"))?,
         ),
         _ => None,

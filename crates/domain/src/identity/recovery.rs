@@ -147,7 +147,7 @@ pub async fn change_password(
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
     let stored = account.password_hash.as_deref().unwrap_or_default();
-    if password::check(current, stored) == Check::Mismatch {
+    if password::check_blocking(current, stored).await == Check::Mismatch {
         return Err(AuthError::invalid(
             "current_password",
             "is not the account's password",
@@ -155,7 +155,9 @@ pub async fn change_password(
     }
     policy::check(new, account.email.as_deref().unwrap_or(""))
         .map_err(|p| AuthError::invalid("new_password", p))?;
-    let hash = password::hash(new).map_err(|_| AuthError::NotConfigured("password hashing"))?;
+    let hash = password::hash_blocking(new)
+        .await
+        .map_err(|_| AuthError::NotConfigured("password hashing"))?;
     accounts::set_password(&mut tx, subject_kind(subject), subject.id(), &hash).await?;
     sessions::revoke_all(&mut tx, platform, subject, current_family, "password").await?;
     audit::record(
@@ -278,7 +280,9 @@ pub async fn reset_password(
         .ok_or(AuthError::LinkNotFound)?;
     policy::check(new, account.email.as_deref().unwrap_or(""))
         .map_err(|p| AuthError::invalid("new_password", p))?;
-    let hash = password::hash(new).map_err(|_| AuthError::NotConfigured("password hashing"))?;
+    let hash = password::hash_blocking(new)
+        .await
+        .map_err(|_| AuthError::NotConfigured("password hashing"))?;
     accounts::set_password(&mut tx, subject_kind(subject), subject.id(), &hash).await?;
     sessions::revoke_all(&mut tx, platform, subject, None, "password").await?;
     auth::revoke_all_before_now(platform.cache.as_ref(), subject.id()).await?;

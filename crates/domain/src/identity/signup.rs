@@ -48,8 +48,9 @@ async fn create_staff(
     let name = check_name(new.name)?;
     let email = normalize_email(new.email).map_err(|p| AuthError::invalid("email", p))?;
     policy::check(new.password, &email).map_err(|p| AuthError::invalid("password", p))?;
-    let hash =
-        password::hash(new.password).map_err(|_| AuthError::NotConfigured("password hashing"))?;
+    let hash = password::hash_blocking(new.password)
+        .await
+        .map_err(|_| AuthError::NotConfigured("password hashing"))?;
     sqlx::query_scalar(
         "insert into users (name, email, password_hash, status, email_verified_at)
          values ($1, $2, $3, $4, case when $5 then now() end) returning id",
@@ -143,8 +144,9 @@ pub async fn register_patient(
     .fetch_optional(&mut *tx)
     .await?;
     let org = org.ok_or(AuthError::RegistrationClosed)?;
-    let hash =
-        password::hash(new.password).map_err(|_| AuthError::NotConfigured("password hashing"))?;
+    let hash = password::hash_blocking(new.password)
+        .await
+        .map_err(|_| AuthError::NotConfigured("password hashing"))?;
     let id: Uuid = sqlx::query_scalar(
         "insert into patients (org_id, person_name, email, password_hash, birthdate, sex)
          values ($1, $2, $3, $4, $5, $6) returning id",

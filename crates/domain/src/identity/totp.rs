@@ -180,7 +180,7 @@ pub async fn disable(
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
     let stored = account.password_hash.as_deref().unwrap_or_default();
-    if password::check(password_given, stored) == Check::Mismatch {
+    if password::check_blocking(password_given, stored).await == Check::Mismatch {
         return Err(AuthError::invalid(
             "password",
             "is not the account's password",
