@@ -209,6 +209,12 @@ pub async fn can_see_patient(
     qb.build_query_scalar().fetch_one(conn).await
 }
 
+/// The process's permission cache.
+pub fn permissions() -> &'static Permissions {
+    static PERMISSIONS: std::sync::OnceLock<Permissions> = std::sync::OnceLock::new();
+    PERMISSIONS.get_or_init(Permissions::new)
+}
+
 /// The permissions of every global and organization role, cached for a minute (roles change rarely;
 /// a change shows everywhere within that minute, and at once in the process that made it after
 /// [`Permissions::invalidate`]).

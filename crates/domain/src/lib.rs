@@ -2,9 +2,12 @@
 //! panel so that a rule exists once.
 
 pub mod access;
+pub mod care_team;
 pub mod catalog;
 pub mod identity;
+pub mod organization;
 pub mod password;
+pub mod records;
 pub mod secrets;
 pub mod seed;
 pub mod synthetic;

@@ -60,6 +60,9 @@ pub struct Claims {
     pub jti: Uuid,
     /// Issued at (seconds since the epoch).
     pub iat: i64,
+    /// Issued at in milliseconds, so a revocation in the same second as an issue is ordered right.
+    #[serde(default)]
+    pub iat_ms: i64,
     /// Expires at.
     pub exp: i64,
     /// Issuer.
@@ -110,9 +113,13 @@ impl From<TokenError> for ApiError {
 }
 
 fn now() -> i64 {
+    now_ms() / 1000
+}
+
+fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
@@ -278,7 +285,8 @@ impl TokenKeys {
     /// Signs an access token for `t`.
     pub fn issue(&self, t: NewToken) -> Result<(String, Claims), TokenError> {
         let (key, kid) = self.signer.as_ref().ok_or(TokenError::CannotSign)?;
-        let iat = now();
+        let iat_ms = now_ms();
+        let iat = iat_ms / 1000;
         let mut orgs = t.orgs;
         while orgs.len() > MAX_ORGS_IN_TOKEN {
             orgs.pop_last();
@@ -290,6 +298,7 @@ impl TokenKeys {
             orgs,
             jti: Uuid::new_v4(),
             iat,
+            iat_ms,
             exp: iat + self.ttl.as_secs() as i64,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -369,12 +378,12 @@ pub async fn deny(cache: &dyn Cache, claims: &Claims) -> Result<(), TokenError> 
 }
 
 /// Revokes every access token of `sub` issued until now (blocking, role changes, password reset).
-/// The marker outlives the longest access token.
+/// The marker (milliseconds) outlives the longest access token.
 pub async fn revoke_all_before_now(cache: &dyn Cache, sub: Uuid) -> Result<(), TokenError> {
     cache
         .set(
             &revoked_key(sub),
-            now().to_string().as_bytes(),
+            now_ms().to_string().as_bytes(),
             Some(Duration::from_secs(3600 + 120)),
         )
         .await
@@ -446,7 +455,8 @@ pub async fn authenticate(
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(i64::MAX);
-        if claims.iat <= before {
+        let issued_ms = if claims.iat_ms > 0 { claims.iat_ms } else { claims.iat * 1000 + 999 };
+        if issued_ms <= before {
             return Err(TokenError::Revoked);
         }
     }

@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod auth;
+mod common;
 pub mod gateway;
 pub mod maintenance;
+pub mod organization;
 pub mod proxy;
 pub mod runtime;
 pub mod user;
@@ -51,8 +53,8 @@ pub fn build(
         Component::Admin => (admin::build(platform)?, none),
         Component::Auth => (auth::routes(), none),
         Component::User => (user::routes(), none),
-        Component::Organization
-        | Component::Patient
+        Component::Organization => (organization::routes(), none),
+        Component::Patient
         | Component::Device
         | Component::Timeseries
         | Component::Inference

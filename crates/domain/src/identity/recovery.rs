@@ -17,7 +17,7 @@ use super::{AuthError, RequestMeta, login, opaque_token, policy, token_digest};
 use crate::password::{self, Check};
 
 /// The public base URL links in e-mails point to.
-fn public_base(platform: &Platform) -> String {
+pub fn public_base(platform: &Platform) -> String {
     platform
         .settings
         .backend

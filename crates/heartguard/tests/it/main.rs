@@ -9,6 +9,7 @@ mod cli;
 mod events;
 mod gateway;
 mod http_conventions;
+mod organizations;
 mod readiness;
 mod schema;
 mod support;

@@ -82,3 +82,38 @@ pub fn sigterm(pid: u32) {
         .status()
         .expect("kill runs");
 }
+
+/// A JSON request to a component of a test app: (status, body — `Null` when empty).
+pub async fn call(
+    app: &hg_test_support::TestApp,
+    method: reqwest::Method,
+    c: hg_platform::Component,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = app.client.request(method, app.url(c, path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The `error.id` of an envelope.
+pub fn error_id(body: &serde_json::Value) -> &str {
+    body["error"]["id"].as_str().unwrap_or("")
+}
+
+/// Whether `body` names `field` in `error.details.fields`.
+pub fn names_field(body: &serde_json::Value, field: &str) -> bool {
+    body["error"]["details"]["fields"][field].is_string()
+}

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod envelope;
 pub mod extract;
 pub mod health;
+pub mod list;
 pub mod middleware;
 pub mod negotiate;
 pub mod rate_limit;

@@ -3,21 +3,19 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
-use hg_domain::access::Permissions;
 use hg_domain::identity::accounts::{self, AccountKind};
 use hg_domain::identity::sessions::{self, Subject};
 use hg_domain::identity::{self, AuthError, RequestMeta, login, recovery, signup, totp};
 use hg_platform::Platform;
 use hg_platform::auth::{Principal, PrincipalKind};
-use hg_platform::http::client_ip::{Peer, client_ip};
-use hg_platform::http::{ApiError, ApiResponse, Payload, RequestId};
+use hg_platform::http::{ApiError, ApiResponse, Payload};
 use http::StatusCode;
 use http::request::Parts;
 use serde_json::json;
 
 use super::dto;
 
-/// Where a request came from: the client's address (through trusted proxies), request id, user agent.
+/// Where a request came from (see `RequestMeta::from_parts`).
 pub struct Meta(pub RequestMeta);
 
 impl FromRequestParts<Platform> for Meta {
@@ -27,22 +25,7 @@ impl FromRequestParts<Platform> for Meta {
         parts: &mut Parts,
         platform: &Platform,
     ) -> Result<Self, Self::Rejection> {
-        let Ok(Peer(peer)) = Peer::from_request_parts(parts, platform).await;
-        let Ok(request_id) = RequestId::from_request_parts(parts, platform).await;
-        let client = parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(200).collect());
-        Ok(Meta(RequestMeta {
-            ip: Some(client_ip(
-                peer.ip(),
-                &parts.headers,
-                &platform.settings.limits.trusted_proxies,
-            )),
-            request_id: Some(request_id.to_string()),
-            client,
-        }))
+        Ok(Meta(RequestMeta::from_parts(parts, platform)))
     }
 }
 
@@ -239,7 +222,7 @@ pub async fn me(State(p): State<Platform>, principal: Principal) -> Result<ApiRe
                 .await
                 .map_err(AuthError::from)?
                 .ok_or_else(|| ApiError::from(hg_platform::auth::TokenError::Revoked))?;
-            let granted = permissions(&p)
+            let granted = hg_domain::access::permissions()
                 .of(&p.db, &principal)
                 .await
                 .map_err(AuthError::from)?;
@@ -261,11 +244,6 @@ pub async fn me(State(p): State<Platform>, principal: Principal) -> Result<ApiRe
         }
         PrincipalKind::Device => Err(ApiError::forbidden("devices have no profile")),
     }
-}
-
-fn permissions(_p: &Platform) -> &'static Permissions {
-    static PERMISSIONS: std::sync::OnceLock<Permissions> = std::sync::OnceLock::new();
-    PERMISSIONS.get_or_init(Permissions::new)
 }
 
 /// `POST /auth/password/change`.

@@ -1,0 +1,479 @@
+//! Care teams of an organization: their members (doctors, nurses, admins, specialists — who must be
+//! members of the organization) and their patients. A clinician sees the patients of the teams they
+//! belong to. org_admins manage teams; the organization's members can read them.
+
+use chrono::{DateTime, Utc};
+use hg_platform::Platform;
+use hg_platform::http::list::{Page, PageRequest, SortField, SqlType};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::organization;
+use crate::records::{Caller, RecordError, catalog_code, required_text};
+
+const NOT_FOUND: RecordError = RecordError::NotFound("HG-TEAM-NOT-FOUND", "no such care team");
+
+/// A care team.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct CareTeam {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub members: i64,
+    pub patients: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "t.id, t.org_id, t.name,
+    (select count(*) from care_team_member m where m.team_id = t.id) as members,
+    (select count(*) from patient_care_team pct where pct.team_id = t.id) as patients,
+    t.created_at, t.updated_at";
+
+/// Sortable fields of team lists.
+pub const SORTS: &[SortField] = &[
+    SortField {
+        name: "name",
+        column: "t.name",
+        ty: SqlType::Text,
+    },
+    SortField {
+        name: "created_at",
+        column: "t.created_at",
+        ty: SqlType::Timestamp,
+    },
+];
+
+/// The organization must be visible and readable by the caller.
+async fn readable_org(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    org: Uuid,
+) -> Result<(), RecordError> {
+    organization::get(conn, caller, org).await?;
+    caller.require("orgs.read", Some(org))
+}
+
+fn require_admin(caller: &Caller, org: Uuid) -> Result<(), RecordError> {
+    if caller.administers(org) {
+        Ok(())
+    } else {
+        Err(RecordError::Forbidden(
+            "only the organization's administrators can manage care teams".into(),
+        ))
+    }
+}
+
+/// Teams of an organization.
+pub async fn list(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    org: Uuid,
+    q: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<CareTeam>, RecordError> {
+    readable_org(conn, caller, org).await?;
+    let filter = |qb: &mut QueryBuilder<Postgres>| {
+        qb.push_bind(org).push(" and t.archived_at is null");
+        if let Some(q) = q {
+            qb.push(" and t.name ilike ")
+                .push_bind(format!("%{}%", q.replace('%', "\\%").replace('_', "\\_")));
+        }
+    };
+    let mut qb = QueryBuilder::new(format!(
+        "select {COLUMNS} from care_teams t where t.org_id = "
+    ));
+    filter(&mut qb);
+    page.push_after(&mut qb, "t.id");
+    page.push_order_limit(&mut qb, "t.id");
+    let rows: Vec<CareTeam> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let mut out = page.finish(rows, |t| {
+        let v = if page.sort.field.name == "created_at" {
+            json!(t.created_at)
+        } else {
+            json!(t.name)
+        };
+        (v, t.id)
+    });
+    let mut count = QueryBuilder::new("select count(*) from care_teams t where t.org_id = ");
+    filter(&mut count);
+    out.total = Some(count.build_query_scalar().fetch_one(conn).await?);
+    Ok(out)
+}
+
+/// One team.
+pub async fn get(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    org: Uuid,
+    id: Uuid,
+) -> Result<CareTeam, RecordError> {
+    readable_org(conn, caller, org).await?;
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from care_teams t where t.id = $1 and t.org_id = $2 and t.archived_at is null"
+    )))
+    .bind(id)
+    .bind(org)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(NOT_FOUND)
+}
+
+/// Creates a team.
+pub async fn create(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    name: &str,
+) -> Result<CareTeam, RecordError> {
+    let name = required_text("name", name, 160)?;
+    let mut tx = platform.db.begin().await?;
+    readable_org(&mut tx, caller, org).await?;
+    require_admin(caller, org)?;
+    let id: Uuid =
+        sqlx::query_scalar("insert into care_teams (org_id, name) values ($1, $2) returning id")
+            .bind(org)
+            .bind(&name)
+            .fetch_one(&mut *tx)
+            .await?;
+    caller
+        .audit(
+            &mut tx,
+            "CARE_TEAM_CREATE",
+            "care_team",
+            Some(id),
+            Some(org),
+            json!({"name": name}),
+        )
+        .await?;
+    let team = get(&mut tx, caller, org, id).await?;
+    tx.commit().await?;
+    Ok(team)
+}
+
+/// Renames a team.
+pub async fn rename(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    id: Uuid,
+    name: &str,
+) -> Result<CareTeam, RecordError> {
+    let name = required_text("name", name, 160)?;
+    let mut tx = platform.db.begin().await?;
+    get(&mut tx, caller, org, id).await?;
+    require_admin(caller, org)?;
+    sqlx::query("update care_teams set name = $2 where id = $1")
+        .bind(id)
+        .bind(&name)
+        .execute(&mut *tx)
+        .await?;
+    caller
+        .audit(
+            &mut tx,
+            "CARE_TEAM_UPDATE",
+            "care_team",
+            Some(id),
+            Some(org),
+            json!({"name": name}),
+        )
+        .await?;
+    let team = get(&mut tx, caller, org, id).await?;
+    tx.commit().await?;
+    Ok(team)
+}
+
+/// Deletes a team (its member and patient links go with it; the patients stay).
+pub async fn delete(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    id: Uuid,
+) -> Result<(), RecordError> {
+    let mut tx = platform.db.begin().await?;
+    let team = get(&mut tx, caller, org, id).await?;
+    require_admin(caller, org)?;
+    sqlx::query("delete from care_teams where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    caller
+        .audit(
+            &mut tx,
+            "CARE_TEAM_DELETE",
+            "care_team",
+            Some(id),
+            Some(org),
+            json!({"name": team.name}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A member of a team.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct TeamMember {
+    pub user_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+async fn team_member(
+    conn: &mut PgConnection,
+    team: Uuid,
+    user: Uuid,
+) -> Result<TeamMember, RecordError> {
+    sqlx::query_as(
+        "select u.id as user_id, u.name, u.email, m.role, m.joined_at
+           from care_team_member m join users u on u.id = m.user_id where m.team_id = $1 and m.user_id = $2",
+    )
+    .bind(team)
+    .bind(user)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(RecordError::NotFound("HG-MEMBER-NOT-FOUND", "no such team member"))
+}
+
+/// Members of a team.
+pub async fn members(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    org: Uuid,
+    team: Uuid,
+) -> Result<Vec<TeamMember>, RecordError> {
+    get(conn, caller, org, team).await?;
+    Ok(sqlx::query_as(
+        "select u.id as user_id, u.name, u.email, m.role, m.joined_at
+           from care_team_member m join users u on u.id = m.user_id where m.team_id = $1 order by u.name, u.id",
+    )
+    .bind(team)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Adds an organization member to a team with a team role.
+pub async fn add_member(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    team: Uuid,
+    user: Uuid,
+    role: &str,
+) -> Result<TeamMember, RecordError> {
+    let mut tx = platform.db.begin().await?;
+    get(&mut tx, caller, org, team).await?;
+    require_admin(caller, org)?;
+    let role = catalog_code(&mut tx, "team_member_roles", "role", role).await?;
+    let is_member: bool = sqlx::query_scalar(
+        "select exists(select 1 from user_org_membership where org_id = $1 and user_id = $2)",
+    )
+    .bind(org)
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !is_member {
+        return Err(RecordError::invalid(
+            "user_id",
+            "is not a member of the organization",
+        ));
+    }
+    sqlx::query(
+        "insert into care_team_member (team_id, org_id, user_id, role) values ($1, $2, $3, $4)",
+    )
+    .bind(team)
+    .bind(org)
+    .bind(user)
+    .bind(&role)
+    .execute(&mut *tx)
+    .await?;
+    caller
+        .audit(
+            &mut tx,
+            "CARE_TEAM_MEMBER_ADD",
+            "care_team",
+            Some(team),
+            Some(org),
+            json!({"user_id": user, "role": role}),
+        )
+        .await?;
+    let m = team_member(&mut tx, team, user).await?;
+    tx.commit().await?;
+    Ok(m)
+}
+
+/// Changes a team member's role.
+pub async fn set_member_role(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    team: Uuid,
+    user: Uuid,
+    role: &str,
+) -> Result<TeamMember, RecordError> {
+    let mut tx = platform.db.begin().await?;
+    get(&mut tx, caller, org, team).await?;
+    require_admin(caller, org)?;
+    let role = catalog_code(&mut tx, "team_member_roles", "role", role).await?;
+    team_member(&mut tx, team, user).await?;
+    sqlx::query("update care_team_member set role = $3 where team_id = $1 and user_id = $2")
+        .bind(team)
+        .bind(user)
+        .bind(&role)
+        .execute(&mut *tx)
+        .await?;
+    caller
+        .audit(
+            &mut tx,
+            "CARE_TEAM_MEMBER_ROLE",
+            "care_team",
+            Some(team),
+            Some(org),
+            json!({"user_id": user, "role": role}),
+        )
+        .await?;
+    let m = team_member(&mut tx, team, user).await?;
+    tx.commit().await?;
+    Ok(m)
+}
+
+/// Removes a member from a team.
+pub async fn remove_member(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    team: Uuid,
+    user: Uuid,
+) -> Result<(), RecordError> {
+    let mut tx = platform.db.begin().await?;
+    get(&mut tx, caller, org, team).await?;
+    require_admin(caller, org)?;
+    team_member(&mut tx, team, user).await?;
+    sqlx::query("delete from care_team_member where team_id = $1 and user_id = $2")
+        .bind(team)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    caller
+        .audit(
+            &mut tx,
+            "CARE_TEAM_MEMBER_REMOVE",
+            "care_team",
+            Some(team),
+            Some(org),
+            json!({"user_id": user}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A patient of a team, as a team list shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct TeamPatient {
+    pub id: Uuid,
+    pub person_name: String,
+    pub risk_level: Option<String>,
+}
+
+/// Patients of a team that the caller can see.
+pub async fn patients(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    org: Uuid,
+    team: Uuid,
+) -> Result<Vec<TeamPatient>, RecordError> {
+    get(conn, caller, org, team).await?;
+    let mut qb = QueryBuilder::new(
+        "select p.id, p.person_name, p.risk_level from patient_care_team pct join patients p on p.id = pct.patient_id
+          where p.archived_at is null and pct.team_id = ",
+    );
+    qb.push_bind(team);
+    caller.scope.push_patient_filter(&mut qb, "p");
+    qb.push(" order by p.person_name, p.id");
+    Ok(qb.build_query_as().fetch_all(conn).await?)
+}
+
+/// Puts a patient of the organization in a team.
+pub async fn add_patient(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    team: Uuid,
+    patient: Uuid,
+) -> Result<(), RecordError> {
+    let mut tx = platform.db.begin().await?;
+    get(&mut tx, caller, org, team).await?;
+    require_admin(caller, org)?;
+    let exists: bool = sqlx::query_scalar("select exists(select 1 from patients where id = $1 and org_id = $2 and archived_at is null)")
+        .bind(patient)
+        .bind(org)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        return Err(RecordError::invalid(
+            "patient_id",
+            "is not a patient of the organization",
+        ));
+    }
+    sqlx::query("insert into patient_care_team (patient_id, team_id, org_id) values ($1, $2, $3)")
+        .bind(patient)
+        .bind(team)
+        .bind(org)
+        .execute(&mut *tx)
+        .await?;
+    caller
+        .audit(
+            &mut tx,
+            "CARE_TEAM_PATIENT_ADD",
+            "patient",
+            Some(patient),
+            Some(org),
+            json!({"team_id": team}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Takes a patient out of a team.
+pub async fn remove_patient(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    team: Uuid,
+    patient: Uuid,
+) -> Result<(), RecordError> {
+    let mut tx = platform.db.begin().await?;
+    get(&mut tx, caller, org, team).await?;
+    require_admin(caller, org)?;
+    let removed =
+        sqlx::query("delete from patient_care_team where team_id = $1 and patient_id = $2")
+            .bind(team)
+            .bind(patient)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if removed == 0 {
+        return Err(RecordError::NotFound(
+            "HG-PATIENT-NOT-FOUND",
+            "the patient is not in this team",
+        ));
+    }
+    caller
+        .audit(
+            &mut tx,
+            "CARE_TEAM_PATIENT_REMOVE",
+            "patient",
+            Some(patient),
+            Some(org),
+            json!({"team_id": team}),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

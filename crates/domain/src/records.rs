@@ -1,0 +1,358 @@
+//! What the clinical-record aggregates (organization, user, patient, device) share: the caller
+//! (principal, scope, permissions, request metadata), one error type with its envelope mapping —
+//! named constraints become 409/422 naming the field — and audit entries.
+
+use axum::extract::FromRequestParts;
+use hg_platform::Platform;
+use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::auth::{Principal, PrincipalKind};
+use hg_platform::db::DbError;
+use hg_platform::http::ApiError;
+use http::StatusCode;
+use http::request::Parts;
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::access::{self, Granted, Scope};
+use crate::identity::RequestMeta;
+
+/// The authenticated caller of a records endpoint.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub principal: Principal,
+    pub scope: Scope,
+    pub granted: Granted,
+    pub meta: RequestMeta,
+}
+
+impl Caller {
+    /// The caller's id.
+    pub fn id(&self) -> Uuid {
+        self.principal.id()
+    }
+
+    /// Whether the caller is a superadmin.
+    pub fn is_superadmin(&self) -> bool {
+        self.principal.is_superadmin()
+    }
+
+    /// Whether the caller holds `permission` in `org` (or globally).
+    pub fn can(&self, permission: &str, org: Option<Uuid>) -> bool {
+        self.granted.allows(permission, org)
+    }
+
+    /// Whether the caller is an org_admin of `org` (or a superadmin).
+    pub fn administers(&self, org: Uuid) -> bool {
+        self.is_superadmin()
+            || (self.principal.kind() == PrincipalKind::User
+                && self
+                    .principal
+                    .claims
+                    .orgs
+                    .get(&org)
+                    .is_some_and(|r| r == "org_admin"))
+    }
+
+    /// `Forbidden` unless `permission` is held in `org`.
+    pub fn require(&self, permission: &str, org: Option<Uuid>) -> Result<(), RecordError> {
+        if self.can(permission, org) {
+            Ok(())
+        } else {
+            Err(RecordError::Forbidden(format!(
+                "this needs the {permission} permission"
+            )))
+        }
+    }
+
+    fn actor_type(&self) -> ActorType {
+        match self.principal.kind() {
+            PrincipalKind::User => ActorType::User,
+            PrincipalKind::Patient => ActorType::Patient,
+            PrincipalKind::Device => ActorType::Device,
+        }
+    }
+
+    /// Writes an audit entry for what the caller did, in the caller's transaction.
+    pub async fn audit(
+        &self,
+        conn: &mut PgConnection,
+        action: &str,
+        entity: &str,
+        entity_id: Option<Uuid>,
+        org: Option<Uuid>,
+        details: Value,
+    ) -> Result<(), RecordError> {
+        audit::record(
+            conn,
+            AuditEntry {
+                actor_id: Some(self.id()),
+                ip: self.meta.ip,
+                request_id: self.meta.request_id.clone(),
+                entity: Some(entity.to_owned()),
+                entity_id: entity_id.map(|i| i.to_string()),
+                org_id: org,
+                details,
+                ..AuditEntry::new(self.actor_type(), action)
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl FromRequestParts<Platform> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, platform: &Platform) -> Result<Self, ApiError> {
+        let principal = Principal::from_request_parts(parts, platform).await?;
+        let granted = access::permissions()
+            .of(&platform.db, &principal)
+            .await
+            .map_err(DbError::from)?;
+        Ok(Caller {
+            scope: Scope::of(&principal),
+            granted,
+            meta: RequestMeta::from_parts(parts, platform),
+            principal,
+        })
+    }
+}
+
+/// A records operation's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Unknown id, or a row outside the caller's scope (indistinguishable on purpose).
+    #[error("{1}")]
+    NotFound(&'static str, &'static str),
+    /// Visible, but the caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A field is invalid.
+    #[error("{field}: {problem}")]
+    Invalid { field: String, problem: String },
+    /// A uniqueness or state conflict.
+    #[error("{message}")]
+    Conflict {
+        id: &'static str,
+        field: Option<&'static str>,
+        message: String,
+    },
+    /// Well-formed but impossible.
+    #[error("{message}")]
+    Unprocessable { id: &'static str, message: String },
+    /// A dependency (the cache) is down.
+    #[error("temporarily unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Db(DbError),
+}
+
+impl RecordError {
+    /// A field-level validation failure.
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        RecordError::Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Named unique constraints and the field each protects, with the conflict's id and message.
+const UNIQUE: &[(&str, &str, &str, &str)] = &[
+    (
+        "organizations_code_key",
+        "code",
+        "HG-ORG-CODE-TAKEN",
+        "an organization with this code exists",
+    ),
+    (
+        "users_email_key",
+        "email",
+        "HG-EMAIL-TAKEN",
+        "an account with this e-mail address exists",
+    ),
+    (
+        "patients_email_key",
+        "email",
+        "HG-EMAIL-TAKEN",
+        "a patient with this e-mail address exists",
+    ),
+    (
+        "devices_serial_key",
+        "serial",
+        "HG-SERIAL-TAKEN",
+        "a device with this serial number exists",
+    ),
+    (
+        "care_teams_org_name_key",
+        "name",
+        "HG-TEAM-NAME-TAKEN",
+        "the organization has a care team with this name",
+    ),
+    (
+        "caregiver_patient_one_primary_key",
+        "is_primary",
+        "HG-PRIMARY-CAREGIVER-EXISTS",
+        "the patient already has an active primary caregiver",
+    ),
+    (
+        "caregiver_patient_active_link_key",
+        "user_id",
+        "HG-CAREGIVER-LINKED",
+        "this caregiver is already linked to the patient",
+    ),
+    (
+        "signal_streams_open_key",
+        "signal_type",
+        "HG-STREAM-OPEN",
+        "the device already has an open stream of this signal type",
+    ),
+    (
+        "timeseries_binding_stream_measurement_key",
+        "measurement",
+        "HG-BINDING-EXISTS",
+        "the stream already has a binding for this bucket and measurement",
+    ),
+    (
+        "timeseries_binding_tag_binding_key_key",
+        "key",
+        "HG-TAG-EXISTS",
+        "the binding already has this tag",
+    ),
+    (
+        "user_org_membership_pkey",
+        "user_id",
+        "HG-ALREADY-MEMBER",
+        "the user is already a member",
+    ),
+    (
+        "care_team_member_pkey",
+        "user_id",
+        "HG-ALREADY-MEMBER",
+        "the user is already in the team",
+    ),
+    (
+        "patient_care_team_pkey",
+        "team_id",
+        "HG-ALREADY-LINKED",
+        "the patient is already in the team",
+    ),
+];
+
+impl From<DbError> for RecordError {
+    fn from(e: DbError) -> Self {
+        match &e {
+            DbError::UniqueViolation { constraint } => {
+                if let Some((_, field, id, message)) = UNIQUE.iter().find(|u| u.0 == constraint) {
+                    return RecordError::Conflict {
+                        id,
+                        field: Some(field),
+                        message: (*message).to_owned(),
+                    };
+                }
+                RecordError::Db(e)
+            }
+            DbError::ForeignKeyViolation { constraint } => RecordError::Unprocessable {
+                id: "HG-REFERENCE",
+                message: format!(
+                    "a referenced record does not exist in this organization ({constraint})"
+                ),
+            },
+            DbError::CheckViolation { constraint } => {
+                // Constraint names are <table>_<column>_check: name the column.
+                let field = constraint
+                    .trim_end_matches("_check")
+                    .split('_')
+                    .next_back()
+                    .unwrap_or("body")
+                    .to_owned();
+                RecordError::invalid(field, format!("is out of range ({constraint})"))
+            }
+            _ => RecordError::Db(e),
+        }
+    }
+}
+
+impl From<sqlx::Error> for RecordError {
+    fn from(e: sqlx::Error) -> Self {
+        RecordError::from(DbError::from(e))
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::NotFound(id, msg) => ApiError::not_found(id, msg),
+            RecordError::Forbidden(msg) => ApiError::forbidden(msg),
+            RecordError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
+            RecordError::Conflict { id, field, message } => {
+                let err = ApiError::conflict(id, message);
+                match field {
+                    Some(f) => err.detail(
+                        "fields",
+                        serde_json::json!({ f: "conflicts with an existing record" }),
+                    ),
+                    None => err,
+                }
+            }
+            RecordError::Unprocessable { id, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, id, message)
+            }
+            RecordError::Unavailable => ApiError::unavailable(),
+            RecordError::Db(d) => d.into(),
+        }
+    }
+}
+
+/// A required text field: trimmed, 1..=`max` characters, no control characters.
+pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, RecordError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(RecordError::invalid(field, "must not be empty"));
+    }
+    optional_text(field, Some(v), max).map(|o| o.unwrap_or_default())
+}
+
+/// An optional text field: trimmed (blank becomes none), at most `max` characters, no control
+/// characters.
+pub fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, RecordError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.chars().count() > max {
+        return Err(RecordError::invalid(
+            field,
+            format!("must have at most {max} characters"),
+        ));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(RecordError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(v.to_owned()))
+}
+
+/// A catalog code, checked against the catalog table case-insensitively and returned as stored.
+pub async fn catalog_code(
+    conn: &mut PgConnection,
+    table: &'static str,
+    field: &str,
+    value: &str,
+) -> Result<String, RecordError> {
+    let code: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select code from {table} where lower(code) = lower($1)"
+    )))
+    .bind(value.trim())
+    .fetch_optional(conn)
+    .await?;
+    code.ok_or_else(|| {
+        RecordError::invalid(field, format!("`{}` is not a known code", value.trim()))
+    })
+}

@@ -1,0 +1,420 @@
+//! Query parameters and list pages (spec/03 "Lists"): `?limit=` (default 50, max 200), `?cursor=`
+//! (opaque keyset) or `?offset=`, `?sort=field` / `-field` on documented fields only, filters named
+//! after fields. Every parameter is consumed by name; anything left over, or malformed, is 400 naming
+//! it — a typo in a filter never silently widens a result.
+
+use std::collections::BTreeMap;
+
+use axum::extract::FromRequestParts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use http::request::Parts;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::envelope::{ApiError, ApiResponse};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Largest page size.
+pub const MAX_LIMIT: i64 = 200;
+
+/// The query string of a request, taken apart parameter by parameter.
+#[derive(Debug, Default)]
+pub struct QueryParams {
+    params: BTreeMap<String, String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let mut params = BTreeMap::new();
+        for (k, v) in url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+            if params.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(ApiError::invalid_field(
+                    k.to_string(),
+                    "is given more than once",
+                ));
+            }
+        }
+        Ok(Self { params })
+    }
+}
+
+fn invalid(field: &str, problem: impl Into<String>) -> ApiError {
+    ApiError::invalid_field(field.to_owned(), problem.into())
+}
+
+impl QueryParams {
+    /// Parameters from pairs (tests).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self {
+            params: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// A text parameter (trimmed; blank counts as absent), at most `max_len` characters.
+    pub fn text(&mut self, name: &str, max_len: usize) -> Result<Option<String>, ApiError> {
+        match self.params.remove(name).map(|v| v.trim().to_owned()) {
+            None => Ok(None),
+            Some(v) if v.is_empty() => Ok(None),
+            Some(v) if v.chars().count() > max_len => Err(invalid(
+                name,
+                format!("must have at most {max_len} characters"),
+            )),
+            Some(v) if v.chars().any(char::is_control) => {
+                Err(invalid(name, "must not contain control characters"))
+            }
+            Some(v) => Ok(Some(v)),
+        }
+    }
+
+    /// A UUID parameter.
+    pub fn uuid(&mut self, name: &str) -> Result<Option<Uuid>, ApiError> {
+        self.text(name, 64)?
+            .map(|v| v.parse().map_err(|_| invalid(name, "must be a UUID")))
+            .transpose()
+    }
+
+    /// A boolean parameter (`true`/`false`).
+    pub fn boolean(&mut self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.text(name, 8)?.as_deref() {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(_) => Err(invalid(name, "must be true or false")),
+        }
+    }
+
+    /// A parameter from a fixed set of codes, matched case-insensitively and returned as listed.
+    pub fn one_of(
+        &mut self,
+        name: &str,
+        allowed: &[&'static str],
+    ) -> Result<Option<&'static str>, ApiError> {
+        match self.text(name, 64)? {
+            None => Ok(None),
+            Some(v) => allowed
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(&v))
+                .copied()
+                .map(Some)
+                .ok_or_else(|| invalid(name, format!("must be one of {}", allowed.join(", ")))),
+        }
+    }
+
+    /// An RFC 3339 timestamp parameter.
+    pub fn timestamp(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.text(name, 64)?
+            .map(|v| {
+                DateTime::parse_from_rfc3339(&v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| invalid(name, "must be an RFC 3339 timestamp with offset"))
+            })
+            .transpose()
+    }
+
+    /// An integer parameter within `min..=max`.
+    pub fn integer(&mut self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        self.text(name, 20)?
+            .map(|v| match v.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(invalid(
+                    name,
+                    format!("must be a whole number from {min} to {max}"),
+                )),
+            })
+            .transpose()
+    }
+
+    /// The paging parameters, with `sorts` the sortable fields (the first is the default, ascending
+    /// unless `default_desc`).
+    pub fn page(
+        &mut self,
+        sorts: &[SortField],
+        default_desc: bool,
+    ) -> Result<PageRequest, ApiError> {
+        let limit = self
+            .integer("limit", 1, MAX_LIMIT)?
+            .unwrap_or(DEFAULT_LIMIT);
+        let offset = self.integer("offset", 0, 1_000_000)?;
+        let sort = match self.text("sort", 64)? {
+            None => Sort {
+                field: sorts[0],
+                desc: default_desc,
+            },
+            Some(raw) => {
+                let (desc, name) = match raw.strip_prefix('-') {
+                    Some(n) => (true, n),
+                    None => (false, raw.strip_prefix('+').unwrap_or(&raw)),
+                };
+                let field = sorts
+                    .iter()
+                    .find(|f| f.name == name)
+                    .copied()
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = sorts.iter().map(|f| f.name).collect();
+                        invalid(
+                            "sort",
+                            format!(
+                                "must be one of {} (prefix - for descending)",
+                                names.join(", ")
+                            ),
+                        )
+                    })?;
+                Sort { field, desc }
+            }
+        };
+        let after = match self.text("cursor", 512)? {
+            None => None,
+            Some(raw) => {
+                let c = Cursor::decode(&raw)
+                    .ok_or_else(|| invalid("cursor", "is not a cursor from this list"))?;
+                if c.f != sort.field.name || c.d != sort.desc {
+                    return Err(invalid("cursor", "belongs to another sort order"));
+                }
+                Some(c)
+            }
+        };
+        if after.is_some() && offset.is_some() {
+            return Err(invalid("offset", "cannot be combined with cursor"));
+        }
+        Ok(PageRequest {
+            limit,
+            offset,
+            sort,
+            after,
+        })
+    }
+
+    /// Refuses whatever parameters were not consumed.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.params.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::validation(self.params.into_keys().map(|k| {
+            (k, "is not a parameter of this endpoint".to_owned())
+        })))
+    }
+}
+
+/// How a sortable field is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlType {
+    Text,
+    Timestamp,
+    Integer,
+}
+
+impl SqlType {
+    fn cast(self) -> &'static str {
+        match self {
+            SqlType::Text => "text",
+            SqlType::Timestamp => "timestamptz",
+            SqlType::Integer => "bigint",
+        }
+    }
+}
+
+/// A field a list may be sorted by: its API name and its SQL expression (never null).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortField {
+    pub name: &'static str,
+    pub column: &'static str,
+    pub ty: SqlType,
+}
+
+/// The chosen order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sort {
+    pub field: SortField,
+    pub desc: bool,
+}
+
+/// What the client asked for.
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub offset: Option<i64>,
+    pub sort: Sort,
+    pub after: Option<Cursor>,
+}
+
+/// Where the previous page ended: the sort value and the id of its last row.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Cursor {
+    f: String,
+    d: bool,
+    v: Value,
+    id: Uuid,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
+    }
+
+    fn value_text(&self) -> String {
+        match &self.v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl PageRequest {
+    /// Appends the keyset condition (`and (col, id) > (…)`) for rows after the cursor; `id` is the
+    /// row's id column.
+    pub fn push_after(&self, qb: &mut sqlx::QueryBuilder<sqlx::Postgres>, id: &str) {
+        if let Some(c) = &self.after {
+            let op = if self.sort.desc { "<" } else { ">" };
+            qb.push(format_args!(
+                " and ({}, {id}) {op} (",
+                self.sort.field.column
+            ))
+            .push_bind(c.value_text())
+            .push(format_args!("::{}, ", self.sort.field.ty.cast()))
+            .push_bind(c.id)
+            .push(")");
+        }
+    }
+
+    /// Appends `order by … limit …` (one extra row, to know whether a next page exists) and the offset.
+    pub fn push_order_limit(&self, qb: &mut sqlx::QueryBuilder<sqlx::Postgres>, id: &str) {
+        let dir = if self.sort.desc { "desc" } else { "asc" };
+        qb.push(format_args!(
+            " order by {} {dir}, {id} {dir} limit ",
+            self.sort.field.column
+        ))
+        .push_bind(self.limit + 1);
+        if let Some(o) = self.offset {
+            qb.push(" offset ").push_bind(o);
+        }
+    }
+
+    /// Cuts the extra row off and builds the next cursor from the last row kept, given each row's
+    /// (sort value, id).
+    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> (Value, Uuid)) -> Page<T> {
+        let more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| {
+                let (v, id) = key(r);
+                Cursor {
+                    f: self.sort.field.name.to_owned(),
+                    d: self.sort.desc,
+                    v,
+                    id,
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            limit: self.limit,
+            next_cursor,
+            total: None,
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub limit: i64,
+    pub next_cursor: Option<String>,
+    pub total: Option<i64>,
+}
+
+impl<T: Serialize> Page<T> {
+    /// The page in the envelope: `data` is the items, `meta` has `limit`, `next_cursor`, `total`.
+    pub fn into_response(self) -> ApiResponse {
+        let mut r = ApiResponse::ok(&self.items)
+            .meta("limit", self.limit)
+            .meta("next_cursor", &self.next_cursor);
+        if let Some(t) = self.total {
+            r = r.meta("total", t);
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SORTS: &[SortField] = &[
+        SortField {
+            name: "name",
+            column: "p.person_name",
+            ty: SqlType::Text,
+        },
+        SortField {
+            name: "created_at",
+            column: "p.created_at",
+            ty: SqlType::Timestamp,
+        },
+    ];
+
+    #[test]
+    fn defaults_apply_and_leftovers_are_refused() {
+        let mut q = QueryParams::from_pairs([("risk", "high"), ("typo", "x")]);
+        let page = q.page(SORTS, false).unwrap();
+        assert_eq!(page.limit, 50);
+        assert_eq!(page.sort.field.name, "name");
+        assert_eq!(q.one_of("risk", &["low", "high"]).unwrap(), Some("high"));
+        let err = q.finish().unwrap_err();
+        assert!(err.to_document()["error"]["details"]["fields"]["typo"].is_string());
+    }
+
+    #[test]
+    fn bad_values_are_400_naming_the_parameter() {
+        for (k, v) in [
+            ("limit", "0"),
+            ("limit", "201"),
+            ("limit", "ten"),
+            ("sort", "password"),
+            ("cursor", "zzz"),
+        ] {
+            let mut q = QueryParams::from_pairs([(k, v)]);
+            let err = q.page(SORTS, false).unwrap_err();
+            assert_eq!(err.status().as_u16(), 400, "{k}={v}");
+            assert!(
+                err.to_document()["error"]["details"]["fields"][k].is_string(),
+                "{k}"
+            );
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_their_sort() {
+        let page = QueryParams::from_pairs([("sort", "-created_at"), ("limit", "1")])
+            .page(SORTS, false)
+            .unwrap();
+        let id = Uuid::new_v4();
+        let p = page.finish(vec![1, 2], |_| {
+            (Value::String("2026-01-01T00:00:00Z".into()), id)
+        });
+        let cursor = p.next_cursor.unwrap();
+        let again = QueryParams::from_pairs([("sort", "-created_at"), ("cursor", cursor.as_str())])
+            .page(SORTS, false)
+            .unwrap();
+        assert_eq!(again.after.unwrap().id, id);
+        let mismatch = QueryParams::from_pairs([("sort", "name"), ("cursor", cursor.as_str())])
+            .page(SORTS, false);
+        assert!(mismatch.is_err());
+    }
+}
