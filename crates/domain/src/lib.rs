@@ -11,3 +11,4 @@ pub mod records;
 pub mod secrets;
 pub mod seed;
 pub mod synthetic;
+pub mod user;

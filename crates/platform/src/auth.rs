@@ -455,7 +455,11 @@ pub async fn authenticate(
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(i64::MAX);
-        let issued_ms = if claims.iat_ms > 0 { claims.iat_ms } else { claims.iat * 1000 + 999 };
+        let issued_ms = if claims.iat_ms > 0 {
+            claims.iat_ms
+        } else {
+            claims.iat * 1000 + 999
+        };
         if issued_ms <= before {
             return Err(TokenError::Revoked);
         }

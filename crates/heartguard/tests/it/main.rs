@@ -15,3 +15,4 @@ mod schema;
 mod support;
 mod tls;
 mod up;
+mod users;
