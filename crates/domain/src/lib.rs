@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod identity;
 pub mod organization;
 pub mod password;
+pub mod patient;
 pub mod records;
 pub mod secrets;
 pub mod seed;

@@ -7,6 +7,7 @@ mod common;
 pub mod gateway;
 pub mod maintenance;
 pub mod organization;
+pub mod patient;
 pub mod proxy;
 pub mod runtime;
 pub mod user;
@@ -54,8 +55,8 @@ pub fn build(
         Component::Auth => (auth::routes(), none),
         Component::User => (user::routes(), none),
         Component::Organization => (organization::routes(), none),
-        Component::Patient
-        | Component::Device
+        Component::Patient => (patient::routes(), none),
+        Component::Device
         | Component::Timeseries
         | Component::Inference
         | Component::Alert

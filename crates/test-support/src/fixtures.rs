@@ -130,3 +130,17 @@ pub async fn invitation(
     .expect("insert invitation");
     token
 }
+
+/// An active caregiver link of `user` to `patient`.
+pub async fn caregiver_link(pool: &PgPool, org: Uuid, patient: Uuid, user: Uuid, primary: bool) {
+    sqlx::query(
+        "insert into caregiver_patient (org_id, patient_id, user_id, relationship, is_primary) values ($1, $2, $3, 'child', $4)",
+    )
+    .bind(org)
+    .bind(patient)
+    .bind(user)
+    .bind(primary)
+    .execute(pool)
+    .await
+    .expect("insert caregiver link");
+}

@@ -10,6 +10,7 @@ mod events;
 mod gateway;
 mod http_conventions;
 mod organizations;
+mod patients;
 mod readiness;
 mod schema;
 mod support;
