@@ -4,6 +4,7 @@
 pub mod access;
 pub mod care_team;
 pub mod catalog;
+pub mod device;
 pub mod identity;
 pub mod organization;
 pub mod password;

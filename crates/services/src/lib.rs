@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 mod common;
+pub mod device;
 pub mod gateway;
 pub mod maintenance;
 pub mod organization;
@@ -56,8 +57,8 @@ pub fn build(
         Component::User => (user::routes(), none),
         Component::Organization => (organization::routes(), none),
         Component::Patient => (patient::routes(), none),
-        Component::Device
-        | Component::Timeseries
+        Component::Device => (device::routes(), none),
+        Component::Timeseries
         | Component::Inference
         | Component::Alert
         | Component::Notification

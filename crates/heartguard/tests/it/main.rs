@@ -6,6 +6,7 @@ mod access;
 mod auth;
 mod cache;
 mod cli;
+mod devices;
 mod events;
 mod gateway;
 mod http_conventions;

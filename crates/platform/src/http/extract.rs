@@ -74,6 +74,32 @@ where
     }
 }
 
+/// An optional body: absent (no `Content-Type` and an empty body) is `None`; anything else is parsed
+/// exactly like [`Payload`].
+impl<S, T> axum::extract::OptionalFromRequest<S> for Payload<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().get(CONTENT_TYPE).is_none() {
+            let bytes = Bytes::from_request(req, state)
+                .await
+                .map_err(|_| ApiError::bad_payload("the request body could not be read"))?;
+            return if bytes.iter().all(u8::is_ascii_whitespace) {
+                Ok(None)
+            } else {
+                Err(ApiError::unsupported_media_type())
+            };
+        }
+        <Payload<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// Turns a serde path ("." for the root) and message into a field name.
 fn field_name(path: &str, message: &str) -> String {
     if path != "." && !path.is_empty() {
