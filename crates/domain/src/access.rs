@@ -75,41 +75,56 @@ impl Scope {
         }
     }
 
-    /// Appends `AND (<patient row visible>)` for a patient row aliased `p` (columns `p.id`,
-    /// `p.org_id`).
+    /// Appends `AND (<patient row visible>)` for a patient row aliased `p` (column `p.id`).
+    ///
+    /// The visible ids are a union of index-driven sets (org-wide organizations, care-team links,
+    /// caregiver links, self), so the planner looks up a clinician's hundred patients instead of
+    /// testing every row of a large table.
     pub fn push_patient_filter(&self, qb: &mut QueryBuilder<Postgres>, p: &str) {
         if self.all {
             return;
         }
-        qb.push(" and (false");
+        let mut branches = 0;
+        let mut branch = |qb: &mut QueryBuilder<Postgres>| {
+            qb.push(if branches == 0 {
+                format!(" and {p}.id in (")
+            } else {
+                " union all ".to_owned()
+            });
+            branches += 1;
+        };
         if !self.org_wide.is_empty() {
-            qb.push(format_args!(" or {p}.org_id = any("))
+            branch(qb);
+            qb.push("select vo.id from patients vo where vo.org_id = any(")
                 .push_bind(self.org_wide.clone())
                 .push(")");
         }
         if let Some(user) = self.user {
             if !self.team_orgs.is_empty() {
-                qb.push(format_args!(" or ({p}.org_id = any("))
-                    .push_bind(self.team_orgs.clone())
-                    .push(format_args!(
-                        ") and exists (select 1 from patient_care_team pct
-                           join care_team_member ctm on ctm.team_id = pct.team_id
-                          where pct.patient_id = {p}.id and ctm.user_id = "
-                    ))
-                    .push_bind(user)
-                    .push("))");
+                branch(qb);
+                qb.push(
+                    "select vt.patient_id from patient_care_team vt
+                       join care_team_member vm on vm.team_id = vt.team_id
+                      where vm.user_id = ",
+                )
+                .push_bind(user)
+                .push(" and vt.org_id = any(")
+                .push_bind(self.team_orgs.clone())
+                .push(")");
             }
-            qb.push(format_args!(
-                " or exists (select 1 from caregiver_patient cp
-                   where cp.patient_id = {p}.id and cp.ended_at is null and cp.user_id = "
-            ))
-            .push_bind(user)
-            .push(")");
+            branch(qb);
+            qb.push("select vc.patient_id from caregiver_patient vc where vc.ended_at is null and vc.user_id = ")
+                .push_bind(user);
         }
         if let Some(patient) = self.patient {
-            qb.push(format_args!(" or {p}.id = ")).push_bind(patient);
+            branch(qb);
+            qb.push("select ").push_bind(patient).push("::uuid");
         }
-        qb.push(")");
+        if branches == 0 {
+            qb.push(" and false");
+        } else {
+            qb.push(")");
+        }
     }
 
     /// Appends `AND (<organization row visible>)` for an organization row aliased `o`.

@@ -32,6 +32,10 @@ pub enum DbError {
     /// A named check constraint was violated.
     #[error("check constraint {constraint} violated")]
     CheckViolation { constraint: String },
+    /// The database refused a value the client sent (SQLSTATE class 22: a NUL byte in text, a number
+    /// out of range, an impossible date…) — a safety net behind input validation.
+    #[error("invalid value: {0}")]
+    InvalidInput(String),
     /// Anything else: a bug or an unexpected state; logged, answered 500.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
@@ -53,6 +57,9 @@ impl From<sqlx::Error> for DbError {
                     Some("23514") | Some("23502") => DbError::CheckViolation { constraint },
                     // admin_shutdown, cannot_connect_now, too_many_connections
                     Some("57P01" | "57P03" | "53300") => DbError::Unavailable(err),
+                    Some(code) if code.starts_with("22") => {
+                        DbError::InvalidInput(db.message().to_owned())
+                    }
                     _ => DbError::Other(err),
                 }
             }

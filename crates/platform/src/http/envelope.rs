@@ -357,6 +357,14 @@ impl From<crate::db::DbError> for ApiError {
                 "HG-REFERENCE",
                 format!("a referenced record does not exist or is in use ({constraint})"),
             ),
+            DbError::InvalidInput(cause) => {
+                tracing::info!(cause = %cause, "the database refused a value");
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "HG-VALIDATION",
+                    "a value in the request is not valid",
+                )
+            }
             DbError::CheckViolation { constraint } => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "HG-VALIDATION",
