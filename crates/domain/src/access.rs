@@ -108,7 +108,9 @@ impl Scope {
                       where vm.user_id = ",
                 )
                 .push_bind(user)
-                .push(" and vt.org_id = any(")
+                // On the member row (the team's organization by its foreign key): PostgreSQL then
+                // estimates the generic plan like a custom one and stops re-planning each call.
+                .push(" and vm.org_id = any(")
                 .push_bind(self.team_orgs.clone())
                 .push(")");
             }
