@@ -16,7 +16,7 @@ use crate::records::{Caller, RecordError, catalog_code, required_text};
 const NOT_FOUND: RecordError = RecordError::NotFound("HG-TEAM-NOT-FOUND", "no such care team");
 
 /// A care team.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CareTeam {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -214,7 +214,7 @@ pub async fn delete(
 }
 
 /// A member of a team.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TeamMember {
     pub user_id: Uuid,
     pub name: String,
@@ -373,7 +373,7 @@ pub async fn remove_member(
 }
 
 /// A patient of a team, as a team list shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TeamPatient {
     pub id: Uuid,
     pub person_name: String,

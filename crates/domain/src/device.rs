@@ -29,7 +29,7 @@ pub const DEVICE_TYPES: &[&str] = &["ECG_1LEAD", "PULSE_OX", "BP_CUFF", "WEARABL
 pub const SIGNAL_TYPES: &[&str] = &["ECG", "HR", "SpO2", "HRV", "BP", "TEMP", "RESP"];
 
 /// A device.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Device {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -363,7 +363,7 @@ pub async fn archive(platform: &Platform, caller: &Caller, id: Uuid) -> Result<(
 }
 
 /// A device credential, shown once: `Authorization: Device <credential>` on telemetry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Credential {
     pub device_id: Uuid,
     /// `<device id>.<secret>`.
@@ -434,7 +434,7 @@ pub async fn authenticate(
 }
 
 /// A signal stream.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Stream {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -667,7 +667,7 @@ pub async fn close_stream(
 }
 
 /// A binding of a stream to an external time-series store.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Binding {
     pub id: Uuid,
     pub stream_id: Uuid,
@@ -675,6 +675,7 @@ pub struct Binding {
     pub bucket: String,
     pub measurement: String,
     pub retention_hint: Option<String>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub tags: sqlx::types::Json<std::collections::BTreeMap<String, String>>,
     pub created_at: DateTime<Utc>,
 }

@@ -21,7 +21,7 @@ const NOT_FOUND: RecordError = RecordError::NotFound("HG-ORG-NOT-FOUND", "no suc
 pub const ORG_ROLES: &[&str] = &["org_admin", "org_user", "viewer"];
 
 /// An organization as the API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Organization {
     pub id: Uuid,
     pub code: String,
@@ -293,7 +293,7 @@ pub async fn archive(platform: &Platform, caller: &Caller, id: Uuid) -> Result<(
 }
 
 /// Counts shown on an organization's page.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Stats {
     pub members: i64,
     pub patients: i64,
@@ -326,7 +326,7 @@ pub async fn stats(
 }
 
 /// A member of an organization.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Member {
     pub user_id: Uuid,
     pub name: String,
@@ -607,7 +607,7 @@ pub async fn revoke(platform: &Platform, user: Uuid) -> Result<(), RecordError> 
 }
 
 /// An invitation with its derived status (revoked › used › expired › pending).
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Invitation {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -627,7 +627,7 @@ const INVITATION_COLUMNS: &str = "i.id, i.org_id, i.email, i.org_role,
     i.expires_at, i.used_at, i.revoked_at, i.created_by, i.created_at";
 
 /// A newly created invitation: the token is shown once, here.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedInvitation {
     #[serde(flatten)]
     pub invitation: Invitation,

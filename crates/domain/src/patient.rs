@@ -27,7 +27,7 @@ const NOT_FOUND: RecordError = RecordError::NotFound("HG-PATIENT-NOT-FOUND", "no
 pub const RISK_LEVELS: &[&str] = &["low", "medium", "high"];
 
 /// A patient record.
-#[derive(Debug, Serialize, sqlx::FromRow, Clone)]
+#[derive(Debug, Serialize, sqlx::FromRow, Clone, utoipa::ToSchema)]
 pub struct Patient {
     pub id: Uuid,
     pub org_id: Uuid,
@@ -501,7 +501,7 @@ pub async fn archive(
 }
 
 /// A care team of a patient.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PatientTeam {
     pub team_id: Uuid,
     pub name: String,
@@ -602,7 +602,7 @@ pub async fn unlink_team(
 }
 
 /// A caregiver link.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Caregiver {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -806,7 +806,7 @@ pub async fn end_caregiver(
 }
 
 /// A location fix.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Location {
     pub id: Uuid,
     pub ts: DateTime<Utc>,
@@ -930,7 +930,7 @@ pub async fn locations(
 }
 
 /// An alert of a patient (read view; the alert service owns alerts).
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PatientAlert {
     pub id: Uuid,
     pub alert_type: String,
@@ -977,7 +977,7 @@ pub async fn alerts(
 }
 
 /// A device of a patient (read view; the device service owns devices).
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PatientDevice {
     pub id: Uuid,
     pub serial: String,
@@ -1009,7 +1009,7 @@ pub async fn devices(
 }
 
 /// A ground-truth label: a real event a clinician marked, for evaluating models.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Label {
     pub id: Uuid,
     pub patient_id: Uuid,

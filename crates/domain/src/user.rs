@@ -27,7 +27,7 @@ pub const ROLES: &[&str] = &["superadmin", "ops", "clinician", "caregiver"];
 pub const LOCALES: &[&str] = &["es-MX", "en"];
 
 /// A user as lists and detail pages show them.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub name: String,

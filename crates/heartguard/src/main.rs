@@ -80,6 +80,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the merged OpenAPI document the gateway serves at /openapi.json (for tools and docs).
+    Openapi,
     /// Write a new Ed25519 key pair for signing access tokens (jwt-private.pem, jwt-public.pem).
     Keygen {
         /// Directory to write the two files into.
@@ -118,6 +120,7 @@ fn main() -> ExitCode {
                 force,
             } => cmd::certs::run(&out_dir, &hosts, force),
             Command::Keygen { out_dir, force } => cmd::keygen::run(&out_dir, force),
+            Command::Openapi => cmd::openapi::run(),
         }
     });
     // Don't wait for stray background tasks (a relay mid-retry) once the command is done.

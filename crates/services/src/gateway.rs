@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use hg_platform::audit::{self, ActorType, AuditEntry};
 use hg_platform::http::ApiError;
 use hg_platform::http::RequestId;
@@ -138,7 +138,15 @@ pub fn build(
         abuse_block: cfg.abuse_block,
         proto: if cfg.tls.is_some() { "https" } else { "http" },
     });
+    let doc = openapi_document()?;
     let routes = Router::new()
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc) }
+            }),
+        )
         .route("/", any(forward))
         .route("/{*path}", any(forward))
         .with_state(gateway.clone());
@@ -161,6 +169,16 @@ pub fn build(
         }
     };
     Ok((routes, Box::new(layers), Box::new(outer)))
+}
+
+/// The descriptions of every service the gateway routes to, merged (spec/03 "OpenAPI").
+pub fn openapi_document() -> Result<Arc<utoipa::openapi::OpenApi>, String> {
+    hg_platform::http::openapi::merge(
+        "HeartGuard API",
+        Component::services().filter_map(crate::openapi),
+    )
+    .map(Arc::new)
+    .map_err(|e| e.to_string())
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
@@ -346,7 +364,10 @@ struct Admitted(Decision);
 
 /// Paths the gateway answers itself (through the full stack).
 fn is_own_route(path: &str) -> bool {
-    matches!(path, "/" | "/health" | "/ready" | "/metrics")
+    matches!(
+        path,
+        "/" | "/health" | "/ready" | "/metrics" | "/openapi.json"
+    )
 }
 
 /// The gateway's outermost layer. The common case — a client that is admitted, presents a valid key

@@ -2,6 +2,7 @@
 //! binds any set of them, each on its own port, in one process.
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 mod common;
 pub mod device;
@@ -15,6 +16,7 @@ pub mod user;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use hg_platform::{Component, Platform};
@@ -53,11 +55,11 @@ pub fn build(
             (routes, Layers { inner, outer })
         }
         Component::Admin => (admin::build(platform)?, none),
-        Component::Auth => (auth::routes(), none),
-        Component::User => (user::routes(), none),
-        Component::Organization => (organization::routes(), none),
-        Component::Patient => (patient::routes(), none),
-        Component::Device => (device::routes(), none),
+        Component::Auth => (described(component, auth::api), none),
+        Component::User => (described(component, user::api), none),
+        Component::Organization => (described(component, organization::api), none),
+        Component::Patient => (described(component, patient::api), none),
+        Component::Device => (described(component, device::api), none),
         Component::Timeseries
         | Component::Inference
         | Component::Alert
@@ -65,6 +67,32 @@ pub fn build(
         | Component::Media
         | Component::Audit => (Router::new(), none),
     })
+}
+
+/// The routes of a described component plus its own description at `GET /openapi.json` (the
+/// gateway serves the merged one under the same path).
+fn described(component: Component, api: fn() -> api::Api) -> Router<Platform> {
+    let doc = Arc::new(api().openapi(component));
+    api().router().route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc) }
+        }),
+    )
+}
+
+/// The OpenAPI description of `component`, or `None` while it has no routes of its own.
+pub fn openapi(component: Component) -> Option<utoipa::openapi::OpenApi> {
+    let api: fn() -> api::Api = match component {
+        Component::Auth => auth::api,
+        Component::Patient => patient::api,
+        Component::Device => device::api,
+        Component::Organization => organization::api,
+        Component::User => user::api,
+        _ => return None,
+    };
+    Some(api().openapi(component))
 }
 
 /// The whole application of `component`: its routes and layers around the platform's standard ones.

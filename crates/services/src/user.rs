@@ -2,9 +2,7 @@
 //! (spec/03 "user"), including the `/users/count` compatibility routes. Handlers adapt
 //! `hg_domain::user`.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use hg_domain::records::Caller;
 use hg_domain::user;
 use hg_platform::Platform;
@@ -12,20 +10,22 @@ use hg_platform::http::list::QueryParams;
 use hg_platform::http::{ApiError, ApiResponse, IdPath, Payload};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::api::Api;
 use crate::common::{conn, double_option};
 
-/// Every route of the user component.
-pub fn routes() -> Router<Platform> {
-    Router::new()
-        .route("/users", get(list))
-        .route("/users/count", get(count).post(count_post))
-        .route("/users/me", get(me).patch(update_me))
-        .route("/users/{id}", get(get_one).patch(update))
-        .route("/users/{id}/status", axum::routing::put(set_status))
-        .route("/users/{id}/roles", axum::routing::put(set_roles))
-        .route("/users/{id}/memberships", get(memberships))
+/// Every route of the user component, with its description.
+pub fn api() -> Api {
+    Api::new()
+        .with(routes!(list))
+        .with(routes!(count, count_post))
+        .with(routes!(me, update_me))
+        .with(routes!(get_one, update))
+        .with(routes!(set_status))
+        .with(routes!(set_roles))
+        .with(routes!(memberships))
 }
 
 type Answer = Result<ApiResponse, ApiError>;
@@ -39,6 +39,14 @@ fn filters(q: &mut QueryParams) -> Result<user::Filters, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    summary = "The users the caller can see",
+    params(hg_platform::http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only members of this organization"), ("status" = Option<String>, Query, description = "active, pending or blocked"), ("role" = Option<String>, Query, description = "superadmin, ops, clinician or caregiver"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<user::User>))
+)]
 async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let page = q.page(user::SORTS, false)?;
     let f = filters(&mut q)?;
@@ -48,6 +56,14 @@ async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> 
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/count",
+    tag = "users",
+    summary = "How many users the caller can see",
+    params(("org_id" = Option<Uuid>, Query, description = "only members of this organization"), ("status" = Option<String>, Query, description = "active, pending or blocked"), ("role" = Option<String>, Query, description = "superadmin, ops, clinician or caregiver"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+)]
 async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let f = filters(&mut q)?;
     q.finish()?;
@@ -55,8 +71,9 @@ async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams) ->
     Ok(ApiResponse::ok(json!({ "count": n })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UserCountFilters)]
 struct CountFilters {
     #[serde(default)]
     org_id: Option<Uuid>,
@@ -69,6 +86,14 @@ struct CountFilters {
 }
 
 /// `POST /users/count`: the same count with the filters in the body (compatibility).
+#[utoipa::path(
+    post,
+    path = "/users/count",
+    tag = "users",
+    summary = "How many users the caller can see (filters in the body)",
+    request_body = CountFilters,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+)]
 async fn count_post(
     State(p): State<Platform>,
     caller: Caller,
@@ -89,13 +114,20 @@ async fn count_post(
     Ok(ApiResponse::ok(json!({ "count": n })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    tag = "users",
+    summary = "The caller's own profile",
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+)]
 async fn me(State(p): State<Platform>, caller: Caller) -> Answer {
     Ok(ApiResponse::ok(
         user::get(&mut *conn(&p).await?, &caller, caller.id()).await?,
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProfilePatch {
     #[serde(default)]
@@ -116,6 +148,14 @@ impl ProfilePatch {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/me",
+    tag = "users",
+    summary = "Edit the caller's own profile; null clears a field",
+    request_body = ProfilePatch,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+)]
 async fn update_me(
     State(p): State<Platform>,
     caller: Caller,
@@ -126,12 +166,29 @@ async fn update_me(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    summary = "One user",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+)]
 async fn get_one(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
         user::get(&mut *conn(&p).await?, &caller, id).await?,
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    summary = "Edit a user's profile",
+    params(("id" = Uuid, Path)),
+    request_body = ProfilePatch,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+)]
 async fn update(
     State(p): State<Platform>,
     caller: Caller,
@@ -143,11 +200,21 @@ async fn update(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UserStatus)]
 struct Status {
     status: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/users/{id}/status",
+    tag = "users",
+    summary = "Set a user's status (superadmin)",
+    params(("id" = Uuid, Path)),
+    request_body = Status,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+)]
 async fn set_status(
     State(p): State<Platform>,
     caller: Caller,
@@ -159,11 +226,21 @@ async fn set_status(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UserRoles)]
 struct Roles {
     roles: Vec<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/users/{id}/roles",
+    tag = "users",
+    summary = "Set a user's global roles (superadmin)",
+    params(("id" = Uuid, Path)),
+    request_body = Roles,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+)]
 async fn set_roles(
     State(p): State<Platform>,
     caller: Caller,
@@ -175,6 +252,14 @@ async fn set_roles(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}/memberships",
+    tag = "users",
+    summary = "A user's organization memberships",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<hg_domain::identity::accounts::OrgMembership>>))
+)]
 async fn memberships(
     State(p): State<Platform>,
     caller: Caller,

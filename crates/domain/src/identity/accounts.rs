@@ -169,7 +169,7 @@ pub async fn set_password(
 }
 
 /// One organization membership as login and `me` show it.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct OrgMembership {
     pub id: Uuid,
     pub code: String,
@@ -178,7 +178,7 @@ pub struct OrgMembership {
 }
 
 /// A staff user as login and `me` show it.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StaffView {
     pub id: Uuid,
     pub name: String,
@@ -240,7 +240,7 @@ pub async fn staff_view(
 }
 
 /// A patient as login and `me` show them.
-#[derive(Clone, Debug, Serialize, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, PartialEq, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PatientView {
     pub id: Uuid,
     pub name: String,

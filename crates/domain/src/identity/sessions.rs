@@ -40,7 +40,7 @@ impl Subject {
 }
 
 /// The token pair handed to a client (`data.tokens` of spec/03).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     pub access_token: String,
     pub refresh_token: String,

@@ -180,7 +180,7 @@ pub async fn register_patient(
 }
 
 /// What accepting an invitation did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     pub user_id: Uuid,
     pub org_id: Uuid,

@@ -96,7 +96,7 @@ pub async fn accept_code(
 }
 
 /// What the user needs to add the account to an authenticator app.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Enrollment {
     /// Base32 secret, for typing in.
     pub secret: String,

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod check;
 pub mod keygen;
 pub mod migrate;
+pub mod openapi;
 pub mod seed;
 pub mod serve;
 pub mod up;

@@ -12,6 +12,7 @@ mod events;
 mod fuzz_records;
 mod gateway;
 mod http_conventions;
+mod openapi;
 mod organizations;
 mod patients;
 mod readiness;

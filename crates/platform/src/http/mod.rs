@@ -9,6 +9,7 @@ pub mod health;
 pub mod list;
 pub mod middleware;
 pub mod negotiate;
+pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod server;

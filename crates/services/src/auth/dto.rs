@@ -1,10 +1,12 @@
-//! Request bodies of the auth component. Unknown fields are ignored; missing or mistyped ones are
+//! Request bodies and answers of the auth component. Unknown fields are ignored; missing or mistyped ones are
 //! 400 `HG-VALIDATION` naming the field (see `Payload`).
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use hg_domain::identity::accounts::{PatientView, StaffView};
+use hg_domain::identity::sessions::Tokens;
+use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
     pub email: String,
     pub password: String,
@@ -12,7 +14,7 @@ pub struct Login {
     pub totp_code: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Register {
     #[serde(default)]
     pub invitation_token: Option<String>,
@@ -24,7 +26,7 @@ pub struct Register {
     pub password: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PatientRegister {
     pub org_code: String,
     pub name: String,
@@ -36,19 +38,19 @@ pub struct PatientRegister {
     pub sex: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Refresh {
     pub refresh_token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
     pub new_password: String,
 }
 
 /// Which kind of account a public flow is about.
-#[derive(Deserialize, Default, Clone, Copy)]
+#[derive(Deserialize, Default, Clone, Copy, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountType {
     #[default]
@@ -56,25 +58,25 @@ pub enum AccountType {
     Patient,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordForgot {
     pub email: String,
     #[serde(default)]
     pub account: AccountType,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PasswordReset {
     pub token: String,
     pub new_password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Token {
     pub token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct InvitationAccept {
     pub token: String,
     #[serde(default)]
@@ -83,12 +85,40 @@ pub struct InvitationAccept {
     pub password: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TotpCode {
     pub code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TotpDisable {
     pub password: String,
+}
+
+/// The answer to a staff login.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoginAnswer {
+    pub tokens: Tokens,
+    pub user: Option<StaffView>,
+    /// A superadmin without two-factor authentication must set it up (REQUIRE_2FA_SUPERADMIN).
+    pub mfa_setup_required: bool,
+}
+
+/// The answer to a patient login.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PatientLoginAnswer {
+    pub tokens: Tokens,
+    pub patient: Option<PatientView>,
+}
+
+/// New tokens.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokensAnswer {
+    pub tokens: Tokens,
+}
+
+/// Whether two-factor authentication is on.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TotpState {
+    pub totp_enabled: bool,
 }

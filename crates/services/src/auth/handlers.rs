@@ -62,6 +62,15 @@ fn non_empty(field: &'static str, v: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /auth/login`.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    summary = "Staff login: access and refresh tokens",
+    request_body = dto::Login,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::LoginAnswer>)),
+    security(("api_key" = []))
+)]
 pub async fn login(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -90,14 +99,23 @@ pub async fn login(
         && user
             .as_ref()
             .is_some_and(|u| u.roles.iter().any(|r| r == "superadmin") && !u.totp_enabled);
-    Ok(ApiResponse::ok(json!({
-        "tokens": session.tokens,
-        "user": user,
-        "mfa_setup_required": mfa_setup_required,
-    })))
+    Ok(ApiResponse::ok(dto::LoginAnswer {
+        tokens: session.tokens,
+        user,
+        mfa_setup_required,
+    }))
 }
 
 /// `POST /auth/patient/login`.
+#[utoipa::path(
+    post,
+    path = "/auth/patient/login",
+    tag = "auth",
+    summary = "Patient login",
+    request_body = dto::Login,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::PatientLoginAnswer>)),
+    security(("api_key" = []))
+)]
 pub async fn patient_login(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -122,13 +140,23 @@ pub async fn patient_login(
     let patient = accounts::patient_view(&mut conn, session.claims.sub)
         .await
         .map_err(AuthError::from)?;
-    Ok(ApiResponse::ok(
-        json!({"tokens": session.tokens, "patient": patient}),
-    ))
+    Ok(ApiResponse::ok(dto::PatientLoginAnswer {
+        tokens: session.tokens,
+        patient,
+    }))
 }
 
 /// `POST /auth/register`: with an invitation token, accepts it; otherwise self-service sign-up when
 /// enabled.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    summary = "Accept an invitation (with invitation_token) or sign up as staff when enabled",
+    request_body = dto::Register,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<serde_json::Value>), (status = 200, description = "Invitation accepted by an existing account", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>)),
+    security(("api_key" = []))
+)]
 pub async fn register(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -164,6 +192,15 @@ pub async fn register(
 }
 
 /// `POST /auth/patient/register`.
+#[utoipa::path(
+    post,
+    path = "/auth/patient/register",
+    tag = "auth",
+    summary = "Patient self-registration with an organization code",
+    request_body = dto::PatientRegister,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<serde_json::Value>)),
+    security(("api_key" = []))
+)]
 pub async fn patient_register(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -190,6 +227,15 @@ pub async fn patient_register(
 }
 
 /// `POST /auth/refresh`.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    summary = "Rotate the refresh token for new tokens",
+    request_body = dto::Refresh,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::TokensAnswer>)),
+    security(("api_key" = []))
+)]
 pub async fn refresh(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -197,10 +243,19 @@ pub async fn refresh(
 ) -> Result<ApiResponse, ApiError> {
     non_empty("refresh_token", &body.refresh_token)?;
     let session = sessions::refresh(&p, &body.refresh_token, &meta).await?;
-    Ok(ApiResponse::ok(json!({"tokens": session.tokens})))
+    Ok(ApiResponse::ok(dto::TokensAnswer {
+        tokens: session.tokens,
+    }))
 }
 
 /// `POST /auth/logout`: the session's refresh family is revoked and this access token deny-listed.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    summary = "Revoke the session's refresh family and this access token",
+    responses((status = 204, description = "Done"))
+)]
 pub async fn logout(
     State(p): State<Platform>,
     principal: Principal,
@@ -211,6 +266,13 @@ pub async fn logout(
 }
 
 /// `GET /auth/me`.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    summary = "Who the token belongs to, with roles and permissions",
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<serde_json::Value>))
+)]
 pub async fn me(State(p): State<Platform>, principal: Principal) -> Result<ApiResponse, ApiError> {
     let mut conn =
         p.db.acquire()
@@ -247,6 +309,14 @@ pub async fn me(State(p): State<Platform>, principal: Principal) -> Result<ApiRe
 }
 
 /// `POST /auth/password/change`.
+#[utoipa::path(
+    post,
+    path = "/auth/password/change",
+    tag = "auth",
+    summary = "Change the password (other sessions end)",
+    request_body = dto::PasswordChange,
+    responses((status = 204, description = "Done"))
+)]
 pub async fn password_change(
     State(p): State<Platform>,
     principal: Principal,
@@ -267,6 +337,15 @@ pub async fn password_change(
 }
 
 /// `POST /auth/password/forgot`: always 202, whether the address exists or not.
+#[utoipa::path(
+    post,
+    path = "/auth/password/forgot",
+    tag = "auth",
+    summary = "Ask for a reset link (always 202)",
+    request_body = dto::PasswordForgot,
+    responses((status = 202, description = "Accepted")),
+    security(("api_key" = []))
+)]
 pub async fn password_forgot(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -285,6 +364,15 @@ pub async fn password_forgot(
 }
 
 /// `POST /auth/password/reset`.
+#[utoipa::path(
+    post,
+    path = "/auth/password/reset",
+    tag = "auth",
+    summary = "Set a new password with a reset token",
+    request_body = dto::PasswordReset,
+    responses((status = 204, description = "Done")),
+    security(("api_key" = []))
+)]
 pub async fn password_reset(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -296,6 +384,15 @@ pub async fn password_reset(
 }
 
 /// `POST /auth/email/verify`.
+#[utoipa::path(
+    post,
+    path = "/auth/email/verify",
+    tag = "auth",
+    summary = "Verify an e-mail address with its token",
+    request_body = dto::Token,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<serde_json::Value>)),
+    security(("api_key" = []))
+)]
 pub async fn email_verify(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -309,6 +406,13 @@ pub async fn email_verify(
 }
 
 /// `POST /auth/email/resend`.
+#[utoipa::path(
+    post,
+    path = "/auth/email/resend",
+    tag = "auth",
+    summary = "Send the verification e-mail again",
+    responses((status = 202, description = "Accepted"))
+)]
 pub async fn email_resend(
     State(p): State<Platform>,
     principal: Principal,
@@ -322,6 +426,15 @@ pub async fn email_resend(
 }
 
 /// `POST /auth/invitations/accept`.
+#[utoipa::path(
+    post,
+    path = "/auth/invitations/accept",
+    tag = "auth",
+    summary = "Accept an invitation",
+    request_body = dto::InvitationAccept,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>)),
+    security(("api_key" = []))
+)]
 pub async fn invitation_accept(
     State(p): State<Platform>,
     Meta(meta): Meta,
@@ -345,12 +458,27 @@ pub async fn invitation_accept(
 }
 
 /// `GET /auth/.well-known/jwks.json`: the bare JWKS document (not an envelope: clients expect RFC 7517).
+#[utoipa::path(
+    get,
+    path = "/auth/.well-known/jwks.json",
+    tag = "auth",
+    summary = "The public keys that verify access tokens (RFC 7517, not an envelope)",
+    responses((status = 200, description = "OK", body = serde_json::Value)),
+    security(("api_key" = []))
+)]
 pub async fn jwks(State(p): State<Platform>) -> Result<Response, ApiError> {
     let keys = p.tokens.as_ref().ok_or_else(ApiError::unavailable)?;
     Ok(axum::Json(keys.jwks()).into_response())
 }
 
 /// `POST /auth/2fa/setup`.
+#[utoipa::path(
+    post,
+    path = "/auth/2fa/setup",
+    tag = "auth",
+    summary = "Start two-factor enrolment (secret and otpauth URI)",
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_domain::identity::totp::Enrollment>))
+)]
 pub async fn totp_setup(
     State(p): State<Platform>,
     principal: Principal,
@@ -361,6 +489,14 @@ pub async fn totp_setup(
 }
 
 /// `POST /auth/2fa/confirm`.
+#[utoipa::path(
+    post,
+    path = "/auth/2fa/confirm",
+    tag = "auth",
+    summary = "Confirm two-factor enrolment with a code",
+    request_body = dto::TotpCode,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::TotpState>))
+)]
 pub async fn totp_confirm(
     State(p): State<Platform>,
     principal: Principal,
@@ -370,10 +506,18 @@ pub async fn totp_confirm(
     staff_only(&principal)?;
     non_empty("code", &body.code)?;
     totp::confirm(&p, principal.id(), &body.code, &meta).await?;
-    Ok(ApiResponse::ok(json!({"totp_enabled": true})))
+    Ok(ApiResponse::ok(dto::TotpState { totp_enabled: true }))
 }
 
 /// `POST /auth/2fa/disable`.
+#[utoipa::path(
+    post,
+    path = "/auth/2fa/disable",
+    tag = "auth",
+    summary = "Turn two-factor authentication off",
+    request_body = dto::TotpDisable,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::TotpState>))
+)]
 pub async fn totp_disable(
     State(p): State<Platform>,
     principal: Principal,
@@ -382,5 +526,7 @@ pub async fn totp_disable(
 ) -> Result<ApiResponse, ApiError> {
     staff_only(&principal)?;
     totp::disable(&p, principal.id(), &body.password, &meta).await?;
-    Ok(ApiResponse::ok(json!({"totp_enabled": false})))
+    Ok(ApiResponse::ok(dto::TotpState {
+        totp_enabled: false,
+    }))
 }

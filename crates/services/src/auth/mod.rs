@@ -1,35 +1,32 @@
 //! The auth component (5001): sign-in, sessions, passwords, e-mail verification, invitations, TOTP and
-//! the public keys (spec/03 "auth"). Every route is listed in [`routes`]; handlers are thin adapters
+//! the public keys (spec/03 "auth"). Every route is listed in [`api`]; handlers are thin adapters
 //! over `hg_domain::identity`.
 
 mod dto;
 mod handlers;
 
-use axum::Router;
-use axum::routing::{get, post};
-use hg_platform::Platform;
+use utoipa_axum::routes;
 
-/// Every route of the auth component.
-pub fn routes() -> Router<Platform> {
-    Router::new()
-        .route("/auth/register", post(handlers::register))
-        .route("/auth/login", post(handlers::login))
-        .route("/auth/patient/login", post(handlers::patient_login))
-        .route("/auth/patient/register", post(handlers::patient_register))
-        .route("/auth/refresh", post(handlers::refresh))
-        .route("/auth/logout", post(handlers::logout))
-        .route("/auth/me", get(handlers::me))
-        .route("/auth/password/change", post(handlers::password_change))
-        .route("/auth/password/forgot", post(handlers::password_forgot))
-        .route("/auth/password/reset", post(handlers::password_reset))
-        .route("/auth/email/verify", post(handlers::email_verify))
-        .route("/auth/email/resend", post(handlers::email_resend))
-        .route(
-            "/auth/invitations/accept",
-            post(handlers::invitation_accept),
-        )
-        .route("/auth/.well-known/jwks.json", get(handlers::jwks))
-        .route("/auth/2fa/setup", post(handlers::totp_setup))
-        .route("/auth/2fa/confirm", post(handlers::totp_confirm))
-        .route("/auth/2fa/disable", post(handlers::totp_disable))
+use crate::api::Api;
+
+/// Every route of the auth component, with its description.
+pub fn api() -> Api {
+    Api::new()
+        .with(routes!(handlers::register))
+        .with(routes!(handlers::login))
+        .with(routes!(handlers::patient_login))
+        .with(routes!(handlers::patient_register))
+        .with(routes!(handlers::refresh))
+        .with(routes!(handlers::logout))
+        .with(routes!(handlers::me))
+        .with(routes!(handlers::password_change))
+        .with(routes!(handlers::password_forgot))
+        .with(routes!(handlers::password_reset))
+        .with(routes!(handlers::email_verify))
+        .with(routes!(handlers::email_resend))
+        .with(routes!(handlers::invitation_accept))
+        .with(routes!(handlers::jwks))
+        .with(routes!(handlers::totp_setup))
+        .with(routes!(handlers::totp_confirm))
+        .with(routes!(handlers::totp_disable))
 }

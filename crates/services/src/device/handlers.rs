@@ -33,6 +33,14 @@ fn filters(q: &mut QueryParams) -> Result<device::Filters, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices",
+    tag = "devices",
+    summary = "The devices the caller can see",
+    params(hg_platform::http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only this organization"), ("owner_patient_id" = Option<Uuid>, Query, description = "only devices of this patient"), ("device_type" = Option<String>, Query, description = "ECG_1LEAD, PULSE_OX, BP_CUFF or WEARABLE_MULTI"), ("active" = Option<bool>, Query, description = "active or inactive only"), ("q" = Option<String>, Query, description = "text in the serial, brand or model")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<device::Device>))
+)]
 pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let page = q.page(device::SORTS, false)?;
     let f = filters(&mut q)?;
@@ -42,6 +50,14 @@ pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams)
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/count",
+    tag = "devices",
+    summary = "How many devices the caller can see",
+    params(("org_id" = Option<Uuid>, Query, description = "only this organization"), ("owner_patient_id" = Option<Uuid>, Query, description = "only devices of this patient"), ("device_type" = Option<String>, Query, description = "ECG_1LEAD, PULSE_OX, BP_CUFF or WEARABLE_MULTI"), ("active" = Option<bool>, Query, description = "active or inactive only"), ("q" = Option<String>, Query, description = "text in the serial, brand or model")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+)]
 pub async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let f = filters(&mut q)?;
     q.finish()?;
@@ -50,8 +66,9 @@ pub async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DeviceCountFilters)]
 pub struct CountFilters {
     #[serde(default)]
     org_id: Option<Uuid>,
@@ -65,6 +82,14 @@ pub struct CountFilters {
     q: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/devices/count",
+    tag = "devices",
+    summary = "How many devices the caller can see (filters in the body)",
+    request_body = CountFilters,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+)]
 pub async fn count_post(
     State(p): State<Platform>,
     caller: Caller,
@@ -87,7 +112,7 @@ pub async fn count_post(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewDevice {
     org_id: Uuid,
     serial: String,
@@ -102,6 +127,14 @@ pub struct NewDevice {
     active: Option<bool>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/devices",
+    tag = "devices",
+    summary = "Register a device (unique serial)",
+    request_body = NewDevice,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Device>))
+)]
 pub async fn create(
     State(p): State<Platform>,
     caller: Caller,
@@ -124,13 +157,21 @@ pub async fn create(
     Ok(ApiResponse::created(format!("/devices/{}", d.id), d))
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/{id}",
+    tag = "devices",
+    summary = "One device",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Device>))
+)]
 pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
         device::get(&mut *conn(&p).await?, &caller, id).await?,
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevicePatch {
     #[serde(default, deserialize_with = "double_option")]
@@ -145,6 +186,15 @@ pub struct DevicePatch {
     active: Option<bool>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/devices/{id}",
+    tag = "devices",
+    summary = "Edit a device; null clears a field",
+    params(("id" = Uuid, Path)),
+    request_body = DevicePatch,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Device>))
+)]
 pub async fn update(
     State(p): State<Platform>,
     caller: Caller,
@@ -163,6 +213,14 @@ pub async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/devices/{id}",
+    tag = "devices",
+    summary = "Retire a device",
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn archive(
     State(p): State<Platform>,
     caller: Caller,
@@ -172,6 +230,14 @@ pub async fn archive(
     no_content()
 }
 
+#[utoipa::path(
+    post,
+    path = "/devices/{id}/credentials",
+    tag = "devices",
+    summary = "Issue or rotate the device credential (the secret is shown once)",
+    params(("id" = Uuid, Path)),
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Credential>))
+)]
 pub async fn rotate_credential(
     State(p): State<Platform>,
     caller: Caller,
@@ -181,6 +247,14 @@ pub async fn rotate_credential(
     Ok(ApiResponse::with_status(StatusCode::CREATED, c))
 }
 
+#[utoipa::path(
+    get,
+    path = "/devices/{id}/streams",
+    tag = "streams",
+    summary = "The device's signal streams",
+    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("open" = Option<bool>, Query, description = "open or closed only"), ("signal_type" = Option<String>, Query, description = "ECG, HR, SpO2, HRV, BP, TEMP or RESP")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<device::Stream>))
+)]
 pub async fn streams(
     State(p): State<Platform>,
     caller: Caller,
@@ -198,7 +272,7 @@ pub async fn streams(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewStream {
     signal_type: String,
     sample_rate_hz: f64,
@@ -206,6 +280,15 @@ pub struct NewStream {
     patient_id: Option<Uuid>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/devices/{id}/streams",
+    tag = "streams",
+    summary = "Open a stream (one open per device and signal type)",
+    params(("id" = Uuid, Path)),
+    request_body = NewStream,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Stream>))
+)]
 pub async fn open_stream(
     State(p): State<Platform>,
     caller: Caller,
@@ -226,19 +309,37 @@ pub async fn open_stream(
     Ok(ApiResponse::created(format!("/streams/{}", s.id), s))
 }
 
+#[utoipa::path(
+    get,
+    path = "/streams/{id}",
+    tag = "streams",
+    summary = "One stream",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Stream>))
+)]
 pub async fn stream(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
         device::stream(&mut *conn(&p).await?, &caller, id).await?,
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CloseStream)]
 pub struct Close {
     #[serde(default)]
     ended_at: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/streams/{id}/close",
+    tag = "streams",
+    summary = "Close a stream",
+    params(("id" = Uuid, Path)),
+    request_body = Option<Close>,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Stream>))
+)]
 pub async fn close_stream(
     State(p): State<Platform>,
     caller: Caller,
@@ -251,6 +352,14 @@ pub async fn close_stream(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/streams/{id}/bindings",
+    tag = "streams",
+    summary = "The stream's time-series bindings",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<device::Binding>>))
+)]
 pub async fn bindings(
     State(p): State<Platform>,
     caller: Caller,
@@ -261,7 +370,7 @@ pub async fn bindings(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewBinding {
     #[serde(default)]
     influx_org: Option<String>,
@@ -273,6 +382,15 @@ pub struct NewBinding {
     tags: BTreeMap<String, String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/streams/{id}/bindings",
+    tag = "streams",
+    summary = "Bind the stream to a time-series store",
+    params(("id" = Uuid, Path)),
+    request_body = NewBinding,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Binding>))
+)]
 pub async fn add_binding(
     State(p): State<Platform>,
     caller: Caller,
@@ -298,6 +416,14 @@ pub async fn add_binding(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/streams/{id}/bindings/{binding_id}",
+    tag = "streams",
+    summary = "Remove a binding",
+    params(("id" = Uuid, Path), ("binding_id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn delete_binding(
     State(p): State<Platform>,
     caller: Caller,
@@ -307,11 +433,21 @@ pub async fn delete_binding(
     no_content()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TagValue)]
 pub struct TagValue {
     value: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/streams/{id}/bindings/{binding_id}/tags/{key}",
+    tag = "streams",
+    summary = "Set a tag of a binding",
+    params(("id" = Uuid, Path), ("binding_id" = Uuid, Path), ("key" = String, Path)),
+    request_body = TagValue,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Binding>))
+)]
 pub async fn set_tag(
     State(p): State<Platform>,
     caller: Caller,
@@ -323,6 +459,14 @@ pub async fn set_tag(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/streams/{id}/bindings/{binding_id}/tags/{key}",
+    tag = "streams",
+    summary = "Remove a tag of a binding",
+    params(("id" = Uuid, Path), ("binding_id" = Uuid, Path), ("key" = String, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn remove_tag(
     State(p): State<Platform>,
     caller: Caller,

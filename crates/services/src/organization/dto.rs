@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::common::double_option;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewOrganization {
     pub code: String,
     pub name: String,
@@ -13,7 +13,7 @@ pub struct NewOrganization {
     pub allow_patient_registration: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationPatch {
     #[serde(default)]
@@ -24,7 +24,7 @@ pub struct OrganizationPatch {
     pub logo_url: Option<Option<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewMember {
     #[serde(default)]
     pub user_id: Option<Uuid>,
@@ -33,12 +33,12 @@ pub struct NewMember {
     pub org_role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct MemberRole {
     pub org_role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewInvitation {
     pub email: String,
     pub org_role: String,
@@ -46,23 +46,24 @@ pub struct NewInvitation {
     pub ttl_hours: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TeamName {
     pub name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTeamMember {
     pub user_id: Uuid,
     pub role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TeamRole {
     pub role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TeamPatientLink)]
 pub struct TeamPatient {
     pub patient_id: Uuid,
 }

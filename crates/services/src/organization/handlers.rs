@@ -19,6 +19,14 @@ fn no_content() -> Result<Response, ApiError> {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/organizations",
+    tag = "organizations",
+    summary = "The organizations the caller belongs to (all for superadmins)",
+    params(hg_platform::http::openapi::PageParams, ("q" = Option<String>, Query, description = "text in the code or name"), ("archived" = Option<bool>, Query, description = "archived organizations instead")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<org::Organization>))
+)]
 pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let page = q.page(org::SORTS, false)?;
     let filters = org::Filters {
@@ -31,6 +39,14 @@ pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams)
         .into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/organizations",
+    tag = "organizations",
+    summary = "Create an organization (superadmin)",
+    request_body = dto::NewOrganization,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<org::Organization>))
+)]
 pub async fn create(
     State(p): State<Platform>,
     caller: Caller,
@@ -52,12 +68,29 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}",
+    tag = "organizations",
+    summary = "One organization",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Organization>))
+)]
 pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
         org::get(&mut *conn(&p).await?, &caller, id).await?,
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/organizations/{id}",
+    tag = "organizations",
+    summary = "Edit an organization",
+    params(("id" = Uuid, Path)),
+    request_body = dto::OrganizationPatch,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Organization>))
+)]
 pub async fn update(
     State(p): State<Platform>,
     caller: Caller,
@@ -72,6 +105,14 @@ pub async fn update(
     Ok(ApiResponse::ok(org::update(&p, &caller, id, patch).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}",
+    tag = "organizations",
+    summary = "Archive an organization (superadmin)",
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn archive(
     State(p): State<Platform>,
     caller: Caller,
@@ -81,12 +122,28 @@ pub async fn archive(
     no_content()
 }
 
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/stats",
+    tag = "organizations",
+    summary = "Counts of members, patients, devices and open alerts",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Stats>))
+)]
 pub async fn stats(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
         org::stats(&mut *conn(&p).await?, &caller, id).await?,
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/members",
+    tag = "organizations",
+    summary = "Members of the organization",
+    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("org_role" = Option<String>, Query, description = "org_admin, org_user or viewer"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<org::Member>))
+)]
 pub async fn members(
     State(p): State<Platform>,
     caller: Caller,
@@ -109,6 +166,15 @@ pub async fn members(
     Ok(page.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/members",
+    tag = "organizations",
+    summary = "Add an existing user as a member",
+    params(("id" = Uuid, Path)),
+    request_body = dto::NewMember,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<org::Member>))
+)]
 pub async fn add_member(
     State(p): State<Platform>,
     caller: Caller,
@@ -122,6 +188,15 @@ pub async fn add_member(
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/organizations/{id}/members/{user_id}",
+    tag = "organizations",
+    summary = "Change a member's role",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = dto::MemberRole,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Member>))
+)]
 pub async fn set_member_role(
     State(p): State<Platform>,
     caller: Caller,
@@ -133,6 +208,14 @@ pub async fn set_member_role(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}/members/{user_id}",
+    tag = "organizations",
+    summary = "Remove a member",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn remove_member(
     State(p): State<Platform>,
     caller: Caller,
@@ -142,6 +225,14 @@ pub async fn remove_member(
     no_content()
 }
 
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/invitations",
+    tag = "organizations",
+    summary = "Invitations of the organization",
+    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("status" = Option<String>, Query, description = "pending, used, expired or revoked")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<org::Invitation>))
+)]
 pub async fn invitations(
     State(p): State<Platform>,
     caller: Caller,
@@ -158,6 +249,15 @@ pub async fn invitations(
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/invitations",
+    tag = "organizations",
+    summary = "Invite someone (the token is shown once)",
+    params(("id" = Uuid, Path)),
+    request_body = dto::NewInvitation,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<org::CreatedInvitation>))
+)]
 pub async fn invite(
     State(p): State<Platform>,
     caller: Caller,
@@ -171,6 +271,14 @@ pub async fn invite(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}/invitations/{invitation_id}",
+    tag = "organizations",
+    summary = "Revoke an invitation",
+    params(("id" = Uuid, Path), ("invitation_id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Invitation>))
+)]
 pub async fn revoke_invitation(
     State(p): State<Platform>,
     caller: Caller,
@@ -181,6 +289,31 @@ pub async fn revoke_invitation(
     ))
 }
 
+/// `POST …/revoke`, the form of [`revoke_invitation`] for clients that cannot send DELETE.
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/invitations/{invitation_id}/revoke",
+    tag = "organizations",
+    summary = "Revoke an invitation (same as DELETE)",
+    params(("id" = Uuid, Path), ("invitation_id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Invitation>))
+)]
+pub async fn revoke_invitation_post(
+    state: State<Platform>,
+    caller: Caller,
+    ids: IdPath<(Uuid, Uuid)>,
+) -> Answer {
+    revoke_invitation(state, caller, ids).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/care-teams",
+    tag = "care teams",
+    summary = "Care teams of the organization",
+    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("q" = Option<String>, Query, description = "text in the name")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<care_team::CareTeam>))
+)]
 pub async fn teams(
     State(p): State<Platform>,
     caller: Caller,
@@ -197,6 +330,15 @@ pub async fn teams(
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/care-teams",
+    tag = "care teams",
+    summary = "Create a care team",
+    params(("id" = Uuid, Path)),
+    request_body = dto::TeamName,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<care_team::CareTeam>))
+)]
 pub async fn create_team(
     State(p): State<Platform>,
     caller: Caller,
@@ -210,6 +352,14 @@ pub async fn create_team(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/care-teams/{team_id}",
+    tag = "care teams",
+    summary = "One care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<care_team::CareTeam>))
+)]
 pub async fn team(
     State(p): State<Platform>,
     caller: Caller,
@@ -220,6 +370,15 @@ pub async fn team(
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/organizations/{id}/care-teams/{team_id}",
+    tag = "care teams",
+    summary = "Rename a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
+    request_body = dto::TeamName,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<care_team::CareTeam>))
+)]
 pub async fn rename_team(
     State(p): State<Platform>,
     caller: Caller,
@@ -231,6 +390,14 @@ pub async fn rename_team(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}/care-teams/{team_id}",
+    tag = "care teams",
+    summary = "Delete a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn delete_team(
     State(p): State<Platform>,
     caller: Caller,
@@ -240,6 +407,14 @@ pub async fn delete_team(
     no_content()
 }
 
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/care-teams/{team_id}/members",
+    tag = "care teams",
+    summary = "Members of a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<care_team::TeamMember>>))
+)]
 pub async fn team_members(
     State(p): State<Platform>,
     caller: Caller,
@@ -250,6 +425,15 @@ pub async fn team_members(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/care-teams/{team_id}/members",
+    tag = "care teams",
+    summary = "Add a member to a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
+    request_body = dto::NewTeamMember,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<care_team::TeamMember>))
+)]
 pub async fn add_team_member(
     State(p): State<Platform>,
     caller: Caller,
@@ -266,6 +450,15 @@ pub async fn add_team_member(
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/organizations/{id}/care-teams/{team_id}/members/{user_id}",
+    tag = "care teams",
+    summary = "Change a team member's role",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = dto::TeamRole,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<care_team::TeamMember>))
+)]
 pub async fn set_team_member_role(
     State(p): State<Platform>,
     caller: Caller,
@@ -277,6 +470,14 @@ pub async fn set_team_member_role(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}/care-teams/{team_id}/members/{user_id}",
+    tag = "care teams",
+    summary = "Remove a member from a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn remove_team_member(
     State(p): State<Platform>,
     caller: Caller,
@@ -286,6 +487,14 @@ pub async fn remove_team_member(
     no_content()
 }
 
+#[utoipa::path(
+    get,
+    path = "/organizations/{id}/care-teams/{team_id}/patients",
+    tag = "care teams",
+    summary = "Patients of a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<care_team::TeamPatient>>))
+)]
 pub async fn team_patients(
     State(p): State<Platform>,
     caller: Caller,
@@ -296,6 +505,15 @@ pub async fn team_patients(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/organizations/{id}/care-teams/{team_id}/patients",
+    tag = "care teams",
+    summary = "Add a patient to a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
+    request_body = dto::TeamPatient,
+    responses((status = 201, description = "OK"))
+)]
 pub async fn add_team_patient(
     State(p): State<Platform>,
     caller: Caller,
@@ -307,6 +525,14 @@ pub async fn add_team_patient(
     Ok(ApiResponse::with_status(StatusCode::CREATED, linked).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/organizations/{id}/care-teams/{team_id}/patients/{patient_id}",
+    tag = "care teams",
+    summary = "Remove a patient from a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path), ("patient_id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn remove_team_patient(
     State(p): State<Platform>,
     caller: Caller,

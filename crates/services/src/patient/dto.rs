@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::common::double_option;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewPatient {
     pub org_id: Uuid,
     pub person_name: String,
@@ -22,7 +22,7 @@ pub struct NewPatient {
     pub care_team_ids: Vec<Uuid>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientPatch {
     #[serde(default)]
@@ -37,8 +37,9 @@ pub struct PatientPatch {
     pub risk_level: Option<Option<String>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PatientCountFilters)]
 pub struct CountFilters {
     #[serde(default)]
     pub org_id: Option<Uuid>,
@@ -50,12 +51,12 @@ pub struct CountFilters {
     pub q: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TeamLink {
     pub team_id: Uuid,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewCaregiver {
     pub user_id: Uuid,
     pub relationship: String,
@@ -65,7 +66,7 @@ pub struct NewCaregiver {
     pub note: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaregiverPatch {
     #[serde(default)]
@@ -76,7 +77,7 @@ pub struct CaregiverPatch {
     pub note: Option<Option<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewLocation {
     #[serde(default)]
     pub ts: Option<DateTime<Utc>>,
@@ -88,7 +89,8 @@ pub struct NewLocation {
     pub source: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LabelInput)]
 pub struct Label {
     pub event_type: String,
     pub onset: DateTime<Utc>,

@@ -30,6 +30,14 @@ fn filters(q: &mut QueryParams) -> Result<patient::Filters, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients",
+    tag = "patients",
+    summary = "The patients the caller can see (audited)",
+    params(hg_platform::http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only this organization"), ("risk_level" = Option<String>, Query, description = "low, medium or high"), ("care_team_id" = Option<Uuid>, Query, description = "only this care team"), ("q" = Option<String>, Query, description = "text in the name or e-mail"), ("archived" = Option<bool>, Query, description = "archived patients instead (administrators)")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<patient::Patient>))
+)]
 pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let page = q.page(patient::SORTS, false)?;
     let f = filters(&mut q)?;
@@ -39,6 +47,14 @@ pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams)
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/count",
+    tag = "patients",
+    summary = "How many patients the caller can see",
+    params(("org_id" = Option<Uuid>, Query, description = "only this organization"), ("risk_level" = Option<String>, Query, description = "low, medium or high"), ("care_team_id" = Option<Uuid>, Query, description = "only this care team"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+)]
 pub async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let f = filters(&mut q)?;
     q.finish()?;
@@ -46,6 +62,14 @@ pub async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams
     Ok(ApiResponse::ok(json!({ "count": n })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/patients/count",
+    tag = "patients",
+    summary = "How many patients the caller can see (filters in the body)",
+    request_body = dto::CountFilters,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+)]
 pub async fn count_post(
     State(p): State<Platform>,
     caller: Caller,
@@ -66,6 +90,14 @@ pub async fn count_post(
     Ok(ApiResponse::ok(json!({ "count": n })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/patients",
+    tag = "patients",
+    summary = "Enrol a patient",
+    request_body = dto::NewPatient,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<patient::Patient>))
+)]
 pub async fn create(
     State(p): State<Platform>,
     caller: Caller,
@@ -91,12 +123,29 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/{id}",
+    tag = "patients",
+    summary = "One patient (audited)",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Patient>))
+)]
 pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
         patient::get(&mut *conn(&p).await?, &caller, id).await?,
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/patients/{id}",
+    tag = "patients",
+    summary = "Edit a patient; null clears a field",
+    params(("id" = Uuid, Path)),
+    request_body = dto::PatientPatch,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Patient>))
+)]
 pub async fn update(
     State(p): State<Platform>,
     caller: Caller,
@@ -115,6 +164,14 @@ pub async fn update(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/patients/{id}/archive",
+    tag = "patients",
+    summary = "Archive a patient",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Patient>))
+)]
 pub async fn archive(
     State(p): State<Platform>,
     caller: Caller,
@@ -123,6 +180,14 @@ pub async fn archive(
     Ok(ApiResponse::ok(patient::archive(&p, &caller, id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/{id}/care-teams",
+    tag = "patients",
+    summary = "The patient's care teams",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<patient::PatientTeam>>))
+)]
 pub async fn care_teams(
     State(p): State<Platform>,
     caller: Caller,
@@ -133,6 +198,15 @@ pub async fn care_teams(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/patients/{id}/care-teams",
+    tag = "patients",
+    summary = "Add the patient to a care team",
+    params(("id" = Uuid, Path)),
+    request_body = dto::TeamLink,
+    responses((status = 201, description = "OK"))
+)]
 pub async fn link_team(
     State(p): State<Platform>,
     caller: Caller,
@@ -147,6 +221,14 @@ pub async fn link_team(
     .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/patients/{id}/care-teams/{team_id}",
+    tag = "patients",
+    summary = "Remove the patient from a care team",
+    params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn unlink_team(
     State(p): State<Platform>,
     caller: Caller,
@@ -156,6 +238,14 @@ pub async fn unlink_team(
     no_content()
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/{id}/caregivers",
+    tag = "patients",
+    summary = "The patient's caregivers",
+    params(("id" = Uuid, Path), ("include_ended" = Option<bool>, Query, description = "ended links too")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<patient::Caregiver>>))
+)]
 pub async fn caregivers(
     State(p): State<Platform>,
     caller: Caller,
@@ -169,6 +259,15 @@ pub async fn caregivers(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/patients/{id}/caregivers",
+    tag = "patients",
+    summary = "Link a caregiver (one active primary)",
+    params(("id" = Uuid, Path)),
+    request_body = dto::NewCaregiver,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<patient::Caregiver>))
+)]
 pub async fn add_caregiver(
     State(p): State<Platform>,
     caller: Caller,
@@ -193,6 +292,15 @@ pub async fn add_caregiver(
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/patients/{id}/caregivers/{link_id}",
+    tag = "patients",
+    summary = "Edit a caregiver link",
+    params(("id" = Uuid, Path), ("link_id" = Uuid, Path)),
+    request_body = dto::CaregiverPatch,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Caregiver>))
+)]
 pub async fn update_caregiver(
     State(p): State<Platform>,
     caller: Caller,
@@ -209,6 +317,14 @@ pub async fn update_caregiver(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/patients/{id}/caregivers/{link_id}",
+    tag = "patients",
+    summary = "End a caregiver link",
+    params(("id" = Uuid, Path), ("link_id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn end_caregiver(
     State(p): State<Platform>,
     caller: Caller,
@@ -218,6 +334,14 @@ pub async fn end_caregiver(
     no_content()
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/{id}/locations",
+    tag = "patients",
+    summary = "The patient's locations",
+    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "from this instant"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "before this instant")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<patient::Location>))
+)]
 pub async fn locations(
     State(p): State<Platform>,
     caller: Caller,
@@ -235,6 +359,15 @@ pub async fn locations(
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/patients/{id}/locations",
+    tag = "patients",
+    summary = "Record a location",
+    params(("id" = Uuid, Path)),
+    request_body = dto::NewLocation,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<patient::Location>))
+)]
 pub async fn add_location(
     State(p): State<Platform>,
     caller: Caller,
@@ -260,6 +393,14 @@ pub async fn add_location(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/{id}/alerts",
+    tag = "patients",
+    summary = "The patient's alerts",
+    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("status" = Option<String>, Query, description = "created, notified, ack, resolved or closed")),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<patient::PatientAlert>))
+)]
 pub async fn alerts(
     State(p): State<Platform>,
     caller: Caller,
@@ -276,6 +417,14 @@ pub async fn alerts(
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/{id}/devices",
+    tag = "patients",
+    summary = "The patient's devices",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<patient::PatientDevice>>))
+)]
 pub async fn devices(
     State(p): State<Platform>,
     caller: Caller,
@@ -286,6 +435,14 @@ pub async fn devices(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/{id}/ground-truth",
+    tag = "patients",
+    summary = "The patient's ground-truth labels",
+    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<patient::Label>))
+)]
 pub async fn labels(
     State(p): State<Platform>,
     caller: Caller,
@@ -309,6 +466,15 @@ fn label_input(b: &dto::Label) -> patient::LabelInput<'_> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/patients/{id}/ground-truth",
+    tag = "patients",
+    summary = "Add a ground-truth label",
+    params(("id" = Uuid, Path)),
+    request_body = dto::Label,
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<patient::Label>))
+)]
 pub async fn add_label(
     State(p): State<Platform>,
     caller: Caller,
@@ -322,6 +488,14 @@ pub async fn add_label(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/patients/{id}/ground-truth/{label_id}",
+    tag = "patients",
+    summary = "One ground-truth label",
+    params(("id" = Uuid, Path), ("label_id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Label>))
+)]
 pub async fn get_label(
     State(p): State<Platform>,
     caller: Caller,
@@ -332,6 +506,15 @@ pub async fn get_label(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/patients/{id}/ground-truth/{label_id}",
+    tag = "patients",
+    summary = "Replace a ground-truth label",
+    params(("id" = Uuid, Path), ("label_id" = Uuid, Path)),
+    request_body = dto::Label,
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Label>))
+)]
 pub async fn update_label(
     State(p): State<Platform>,
     caller: Caller,
@@ -343,6 +526,14 @@ pub async fn update_label(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/patients/{id}/ground-truth/{label_id}",
+    tag = "patients",
+    summary = "Delete a ground-truth label",
+    params(("id" = Uuid, Path), ("label_id" = Uuid, Path)),
+    responses((status = 204, description = "Done"))
+)]
 pub async fn delete_label(
     State(p): State<Platform>,
     caller: Caller,
