@@ -33,6 +33,8 @@ struct Edge {
     headers: Vec<(HeaderName, Option<HeaderValue>)>,
     limiter: Limiter,
     trusted: Vec<IpNet>,
+    /// Verifies bearer tokens for the per-principal buckets, when this process has the public key.
+    tokens: Option<Arc<hg_platform::auth::TokenKeys>>,
 }
 
 /// The admin component's routes.
@@ -62,6 +64,7 @@ pub fn build(platform: &Platform) -> Result<Router<Platform>, String> {
         headers: vec![(X_INTERNAL_API_KEY.clone(), key)],
         limiter: Limiter::new(platform.cache.clone(), &platform.settings.limits, "edge"),
         trusted: platform.settings.limits.trusted_proxies.clone(),
+        tokens: platform.tokens.clone(),
     });
     Ok(Router::new()
         .route("/api", any(forward))
@@ -71,7 +74,10 @@ pub fn build(platform: &Platform) -> Result<Router<Platform>, String> {
 
 async fn forward(State(edge): State<Arc<Edge>>, Peer(peer): Peer, req: Request) -> Response {
     let client = client_ip(peer.ip(), req.headers(), &edge.trusted);
-    let decision = edge.limiter.check(client).await;
+    let decision = edge
+        .limiter
+        .admit(client, req.headers(), edge.tokens.as_deref())
+        .await;
     if let Decision::Limit {
         retry_after_secs, ..
     }

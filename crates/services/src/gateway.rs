@@ -233,7 +233,11 @@ async fn guard(
     // The fast path may have decided already; a request is admitted (and charged) once.
     let decision = match req.extensions().get::<Admitted>() {
         Some(Admitted(d)) => *d,
-        None => gw.limiter.check(client).await,
+        None => {
+            gw.limiter
+                .admit(client, req.headers(), gw.platform.tokens.as_deref())
+                .await
+        }
     };
     match decision {
         Decision::Blocked { retry_after_secs } => {
@@ -393,7 +397,10 @@ async fn fast_path(
         return next.run(req).await;
     }
     let client = client_ip(peer.ip(), req.headers(), &gw.trusted);
-    let decision = gw.limiter.check(client).await;
+    let decision = gw
+        .limiter
+        .admit(client, req.headers(), gw.platform.tokens.as_deref())
+        .await;
     let key_ok = !gw.require_key
         || gw
             .keys

@@ -391,6 +391,52 @@ async fn clients_over_their_rate_get_429_with_rate_limit_headers() {
 }
 
 #[tokio::test]
+async fn a_token_is_limited_across_addresses_and_a_forged_one_charges_no_one() {
+    let app = TestApp::builder()
+        .with(Component::Gateway)
+        .with(Component::Auth)
+        .with_redis()
+        .env("RATE_LIMIT_PER_MINUTE", "6")
+        .env("RATE_LIMIT_BURST", "3")
+        .spawn()
+        .await;
+    let alice = hg_test_support::fixtures::user(&app.db.pool, "alice@example.org", None).await;
+    let bob = hg_test_support::fixtures::user(&app.db.pool, "bob@example.org", None).await;
+    let (alice, bob) = (app.token_for(alice).await, app.token_for(bob).await);
+    let url = app.url(Component::Gateway, "/auth/health");
+    // Each request comes from a new address (through a trusted proxy), so only the principal's
+    // bucket can run dry.
+    let mut n = 0;
+    let mut send = |token: String| {
+        n += 1;
+        app.client
+            .get(&url)
+            .header(KEY_HEADER, TEST_API_KEY)
+            .header("x-forwarded-for", format!("198.51.100.{n}"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+    for expected in ["2", "1", "0"] {
+        let resp = send(alice.clone()).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["ratelimit-remaining"], expected);
+    }
+    let limited = send(alice.clone()).await.unwrap();
+    assert_eq!(limited.status(), 429, "the token's bucket is empty");
+    assert!(limited.headers().contains_key("retry-after"));
+
+    // A token with alice's claims but a bad signature is not alice: it costs only its address.
+    let (head, rest) = alice.split_once('.').unwrap();
+    let (claims, _sig) = rest.split_once('.').unwrap();
+    let forged = format!("{head}.{claims}.AAAA");
+    let resp = send(forged).await.unwrap();
+    assert_eq!(resp.status(), 200, "a forged token is not charged to alice");
+    assert_eq!(resp.headers()["ratelimit-remaining"], "2");
+    // Another principal has its own bucket.
+    assert_eq!(send(bob).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn rate_limiting_goes_on_in_process_when_redis_is_unreachable() {
     let app = gateway_with(&[
         ("REDIS_URL", &format!("redis://127.0.0.1:{}", free_port())),

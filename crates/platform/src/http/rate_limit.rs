@@ -1,4 +1,5 @@
-//! Per-client rate limiting (spec/04 "Rate limiting"): a token bucket per client IP in the shared
+//! Per-client rate limiting (spec/04 "Rate limiting"): a token bucket per client IP (and one per
+//! authenticated principal, see [`Limiter::check_principal`]) in the shared
 //! cache (Redis), with `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every answer and
 //! 429 + `Retry-After` when the bucket is empty. When Redis cannot be reached the limiter falls back to
 //! a bucket in this process — limiting goes on, and the switch is logged (at most once a minute).
@@ -11,7 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::auth::TokenKeys;
 
 use crate::cache::{Admission, Bucket, Cache, MemoryCache};
 use crate::config::ClientLimitsConfig;
@@ -56,6 +60,43 @@ impl Decision {
     }
 }
 
+impl Decision {
+    /// The stricter of two decisions for one request (its address and its principal): any block or
+    /// limit wins; between two admissions, the one with fewer tokens left speaks in the headers.
+    pub fn stricter(self, other: Decision) -> Decision {
+        use Decision::*;
+        match (self, other) {
+            (Blocked { .. }, _) => self,
+            (_, Blocked { .. }) => other,
+            (
+                Limit {
+                    retry_after_secs: a,
+                    ..
+                },
+                Limit {
+                    retry_after_secs: b,
+                    ..
+                },
+            ) => {
+                if a >= b {
+                    self
+                } else {
+                    other
+                }
+            }
+            (Limit { .. }, _) => self,
+            (_, Limit { .. }) => other,
+            (Allow { remaining: a, .. }, Allow { remaining: b, .. }) => {
+                if a <= b {
+                    self
+                } else {
+                    other
+                }
+            }
+        }
+    }
+}
+
 /// Admission control for one component.
 pub struct Limiter {
     cache: Arc<dyn Cache>,
@@ -87,16 +128,64 @@ impl Limiter {
         format!("{}:block:{ip}", self.scope)
     }
 
+    /// Whether requests are limited at all (a rate is configured); blocks are checked regardless.
+    pub fn limits(&self) -> bool {
+        self.bucket.is_some()
+    }
+
     /// Decides for a request from `ip`.
     pub async fn check(&self, ip: IpAddr) -> Decision {
         let block = self.block_key(ip);
         let bucket_key = format!("{}:rl:{ip}", self.scope);
-        let admission = match self.cache.admit(&block, &bucket_key, self.bucket).await {
+        self.decide(&block, &bucket_key).await
+    }
+
+    /// Decides for a request of an authenticated principal (`kind:id`), whatever its address: a
+    /// token used from many addresses shares one bucket. Principals are never blocked, only limited.
+    pub async fn check_principal(&self, principal: &str) -> Decision {
+        let block = format!("{}:block:p:{principal}", self.scope);
+        let bucket_key = format!("{}:rl:p:{principal}", self.scope);
+        self.decide(&block, &bucket_key).await
+    }
+
+    /// Decides for a request from `ip` carrying `headers`: the address's bucket, and when the request
+    /// bears an access token that `tokens` verifies, its principal's bucket too — the stricter
+    /// decision wins. An unverifiable token charges nothing more (the service will answer 401), so
+    /// nobody can drain another principal's bucket with a forged `sub`.
+    pub async fn admit(
+        &self,
+        ip: IpAddr,
+        headers: &HeaderMap,
+        tokens: Option<&TokenKeys>,
+    ) -> Decision {
+        let by_address = self.check(ip).await;
+        if !self.limits() || !matches!(by_address, Decision::Allow { .. }) {
+            return by_address;
+        }
+        let claims = tokens.and_then(|keys| {
+            let token = headers
+                .get(AUTHORIZATION)?
+                .to_str()
+                .ok()?
+                .strip_prefix("Bearer ")?;
+            keys.verify(token.trim()).ok()
+        });
+        match claims {
+            Some(c) => {
+                let principal = format!("{:?}:{}", c.typ, c.sub);
+                by_address.stricter(self.check_principal(&principal).await)
+            }
+            None => by_address,
+        }
+    }
+
+    async fn decide(&self, block: &str, bucket_key: &str) -> Decision {
+        let admission = match self.cache.admit(block, bucket_key, self.bucket).await {
             Ok(a) => a,
             Err(e) => {
                 self.warn_fallback(&e.0);
                 self.local
-                    .admit(&block, &bucket_key, self.bucket)
+                    .admit(block, bucket_key, self.bucket)
                     .await
                     .unwrap_or(Admission::Allowed { remaining: 0.0 })
             }
@@ -154,5 +243,71 @@ impl Limiter {
                 "rate limiter: shared cache unreachable, limiting with this process's buckets"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn allow(remaining: u32) -> Decision {
+        Decision::Allow {
+            limit: 10,
+            remaining,
+            reset_secs: 1,
+        }
+    }
+
+    #[test]
+    fn the_stricter_decision_speaks() {
+        let limit = Decision::Limit {
+            limit: 10,
+            retry_after_secs: 4,
+        };
+        let blocked = Decision::Blocked {
+            retry_after_secs: 60,
+        };
+        assert_eq!(allow(3).stricter(allow(7)), allow(3));
+        assert_eq!(allow(7).stricter(allow(3)), allow(3));
+        assert_eq!(allow(0).stricter(limit), limit);
+        assert_eq!(limit.stricter(allow(9)), limit);
+        assert_eq!(limit.stricter(blocked), blocked);
+        let later = Decision::Limit {
+            limit: 10,
+            retry_after_secs: 9,
+        };
+        assert_eq!(limit.stricter(later), later);
+    }
+
+    #[tokio::test]
+    async fn a_principal_has_its_own_bucket_across_addresses() {
+        let cfg = ClientLimitsConfig {
+            per_minute: 60,
+            burst: 2,
+            trusted_proxies: Vec::new(),
+        };
+        let limiter = Limiter::new(Arc::new(MemoryCache::new()), &cfg, "t");
+        let who = "user:4b1c";
+        assert!(matches!(
+            limiter.check_principal(who).await,
+            Decision::Allow { .. }
+        ));
+        assert!(matches!(
+            limiter.check_principal(who).await,
+            Decision::Allow { .. }
+        ));
+        assert!(matches!(
+            limiter.check_principal(who).await,
+            Decision::Limit { .. }
+        ));
+        assert!(matches!(
+            limiter.check_principal("user:other").await,
+            Decision::Allow { .. }
+        ));
+        // Addresses are buckets of their own.
+        assert!(matches!(
+            limiter.check("10.0.0.1".parse().unwrap()).await,
+            Decision::Allow { .. }
+        ));
     }
 }
