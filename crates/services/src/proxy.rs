@@ -7,12 +7,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::response::Response;
 use hg_platform::http::client_ip::X_FORWARDED_FOR;
 use hg_platform::http::request_id::X_REQUEST_ID;
 use http::header::{CONNECTION, HOST};
-use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -146,14 +147,38 @@ impl Forwarder {
                 }
             }
         }
-        let upstream = http::Request::from_parts(parts, body);
-        let response =
-            match tokio::time::timeout(target.timeout, self.client.request(upstream)).await {
+        // A pooled connection the upstream has just closed fails the request sent on it. A request
+        // that is safe to repeat and has no body (nothing consumed) is sent once more.
+        let replay = (matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+            && body.is_end_stream())
+        .then(|| {
+            (
+                parts.method.clone(),
+                parts.uri.clone(),
+                parts.headers.clone(),
+            )
+        });
+        let deadline = tokio::time::Instant::now() + target.timeout;
+        let mut upstream = http::Request::from_parts(parts, body);
+        let mut replay = replay;
+        let response = loop {
+            match tokio::time::timeout_at(deadline, self.client.request(upstream)).await {
                 Err(_) => return Err(ForwardError::Timeout(target.timeout)),
                 Ok(Err(e)) if e.is_connect() => return Err(ForwardError::Connect(e.to_string())),
-                Ok(Err(e)) => return Err(ForwardError::Failed(e.to_string())),
-                Ok(Ok(r)) => r,
-            };
+                Ok(Err(e)) => match replay.take() {
+                    Some((method, uri, headers)) => {
+                        tracing::debug!(error = %e, "upstream connection failed; sending again");
+                        let mut again = http::Request::new(Body::empty());
+                        *again.method_mut() = method;
+                        *again.uri_mut() = uri;
+                        *again.headers_mut() = headers;
+                        upstream = again;
+                    }
+                    None => return Err(ForwardError::Failed(e.to_string())),
+                },
+                Ok(Ok(r)) => break r,
+            }
+        };
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::new(body)))

@@ -116,6 +116,10 @@ fn field_name(path: &str, message: &str) -> String {
 
 /// Parses a JSON body into `T`, separating syntax errors from shape errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde fills a struct from an array by position (`[null, "x"]`); a body is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::bad_payload("the body must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -233,6 +237,12 @@ mod tests {
         assert!(err.to_document()["error"]["details"]["fields"]["count"].is_string());
         let err = parse_json::<Body>(br#"{"name": "x"}"#).unwrap_err();
         assert!(err.to_document()["error"]["details"]["fields"]["count"].is_string());
+    }
+
+    #[test]
+    fn an_array_is_not_a_body_even_when_serde_would_fill_the_struct_from_it() {
+        let err = parse_json::<Body>(br#" ["x", 1, null]"#).unwrap_err();
+        assert_eq!(err.id(), "HG-BAD-PAYLOAD");
     }
 
     #[test]

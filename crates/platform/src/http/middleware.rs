@@ -6,7 +6,8 @@
 //!    query strings or headers that may hold secrets);
 //! 3. HTTP metrics;
 //! 4. panic catching (a panic is a 500 in the envelope, logged once);
-//! 5. the request body limit (413).
+//! 5. the request body limit (413);
+//! 6. [`read_small_body`] — small bodies are read whole before the handler runs.
 
 use std::time::Instant;
 
@@ -29,6 +30,7 @@ use super::request_id::{RequestId, X_REQUEST_ID};
 /// Wraps `router` in the standard layers for `component`, limiting bodies to `body_limit` bytes.
 pub fn standard_layers(router: Router, component: &'static str, body_limit: usize) -> Router {
     router
+        .layer(middleware::from_fn(read_small_body))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CatchPanicLayer::custom(
@@ -101,6 +103,39 @@ async fn record_metrics(component: &'static str, req: Request, next: Next) -> Re
     metrics::histogram!("http_request_duration_seconds", &labels[..3])
         .record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// Bodies up to this size are read before the handler runs.
+pub const SMALL_BODY: u64 = 64 * 1024;
+
+/// Reads a small body (declared `Content-Length` up to [`SMALL_BODY`]) whole before the handler
+/// runs. A handler that answers without reading the body (a bad id, a missing token) would otherwise
+/// leave it unread, and the HTTP server then closes the connection after the answer: the client —
+/// the gateway's pool above all — may already be sending its next request on it, which fails.
+/// Larger bodies stay streamed.
+pub async fn read_small_body(req: Request, next: Next) -> Response {
+    let small = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > 0 && n <= SMALL_BODY);
+    if !small {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, SMALL_BODY as usize).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(_) => ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "HG-BODY-UNREADABLE",
+            "the request body could not be read",
+        )
+        .into_response(),
+    }
 }
 
 /// Request id, negotiation and rendering; see the module documentation.

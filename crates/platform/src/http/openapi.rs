@@ -185,7 +185,8 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 
 /// The error answers an operation can give by the conventions of spec/03.
 fn add_errors(path: &str, op: &mut Operation) {
-    let mut codes = vec!["401", "406", "429", "503"];
+    // 403 on public operations too: a blocked account, sign-up switched off.
+    let mut codes = vec!["401", "403", "406", "429", "503"];
     let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
     if has_params || op.request_body.is_some() {
         codes.push("400");
@@ -195,9 +196,6 @@ fn add_errors(path: &str, op: &mut Operation) {
     }
     if op.request_body.is_some() {
         codes.extend(["409", "413", "415", "422"]);
-    }
-    if op.security.is_none() {
-        codes.push("403");
     }
     for code in codes {
         op.responses

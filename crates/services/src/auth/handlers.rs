@@ -154,7 +154,7 @@ pub async fn patient_login(
     tag = "auth",
     summary = "Accept an invitation (with invitation_token) or sign up as staff when enabled",
     request_body = dto::Register,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<serde_json::Value>), (status = 200, description = "Invitation accepted by an existing account", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>)),
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<serde_json::Value>), (status = 200, description = "Invitation accepted by an existing account", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 404, description = "No such invitation (HG-INVITATION-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn register(
@@ -370,7 +370,7 @@ pub async fn password_forgot(
     tag = "auth",
     summary = "Set a new password with a reset token",
     request_body = dto::PasswordReset,
-    responses((status = 204, description = "Done")),
+    responses((status = 204, description = "Done"), (status = 404, description = "No such link (HG-LINK-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn password_reset(
@@ -390,7 +390,7 @@ pub async fn password_reset(
     tag = "auth",
     summary = "Verify an e-mail address with its token",
     request_body = dto::Token,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<serde_json::Value>)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<serde_json::Value>), (status = 404, description = "No such link (HG-LINK-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn email_verify(
@@ -411,7 +411,7 @@ pub async fn email_verify(
     path = "/auth/email/resend",
     tag = "auth",
     summary = "Send the verification e-mail again",
-    responses((status = 202, description = "Accepted"))
+    responses((status = 202, description = "Accepted"), (status = 409, description = "Already verified (HG-EMAIL-ALREADY-VERIFIED)", body = hg_platform::http::openapi::ErrorDocument))
 )]
 pub async fn email_resend(
     State(p): State<Platform>,
@@ -432,7 +432,7 @@ pub async fn email_resend(
     tag = "auth",
     summary = "Accept an invitation",
     request_body = dto::InvitationAccept,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>)),
+    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 404, description = "No such invitation (HG-INVITATION-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn invitation_accept(
