@@ -248,13 +248,22 @@ async fn serve_everything(
     );
     if let Some(report) = report {
         println!("\nDemo logins:");
+        let existing: std::collections::BTreeSet<&String> = report.existing.iter().collect();
         for email in report.created.iter().chain(&report.existing) {
             let pw = if email == ADMIN_EMAIL {
                 &admin
             } else {
                 &demo_pw
             };
-            println!("  {email:<30} {}", pw.shown());
+            // Seeding never changes an existing account's password: a password configured now
+            // says nothing about one created by an earlier run (generated ones are kept with the
+            // data, so those still match).
+            let shown = if existing.contains(email) && !pw.generated {
+                "(unchanged: the password it was first created with)".to_owned()
+            } else {
+                pw.shown()
+            };
+            println!("  {email:<30} {shown}");
         }
     }
     println!("\nPress Ctrl-C to stop.");
