@@ -19,7 +19,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use ipnet::IpNet;
 
 use crate::gateway::X_INTERNAL_API_KEY;
-use crate::proxy::{ForwardError, Forwarder, Target};
+use crate::proxy::{ForwardError, Forwarder, Origin, Target};
 
 /// How long the gateway may take (its own telemetry deadline is 30 s).
 const EDGE_TIMEOUT: Duration = Duration::from_secs(35);
@@ -27,7 +27,7 @@ const EDGE_TIMEOUT: Duration = Duration::from_secs(35);
 struct Edge {
     forwarder: Forwarder,
     /// `scheme://host:port` of the gateway.
-    origin: String,
+    origin: Origin,
     /// Path prefix of the gateway URL ("" for the root).
     base_path: String,
     headers: Vec<(HeaderName, Option<HeaderValue>)>,
@@ -48,7 +48,8 @@ pub fn build(platform: &Platform) -> Result<Router<Platform>, String> {
         None => None,
     };
     let url = &edge_cfg.gateway_url;
-    let origin = url.origin().ascii_serialization();
+    let origin = Origin::parse(&url.origin().ascii_serialization())
+        .map_err(|e| format!("MICROSERVICES_GATEWAY_URL: {e}"))?;
     let key = match &edge_cfg.api_key {
         Some(k) => Some(
             HeaderValue::from_str(k.expose())

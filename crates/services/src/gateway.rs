@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::proxy::{ForwardError, Forwarder, Target};
+use crate::proxy::{ForwardError, Forwarder, Origin, Target};
 
 /// The header carrying the internal API key.
 pub static X_INTERNAL_API_KEY: HeaderName = HeaderName::from_static("x-internal-api-key");
@@ -91,7 +91,7 @@ struct Gateway {
     platform: Platform,
     forwarder: Forwarder,
     /// `http://host:port` per service.
-    upstreams: BTreeMap<Component, String>,
+    upstreams: BTreeMap<Component, Origin>,
     keys: ApiKeys,
     require_key: bool,
     limiter: Limiter,
@@ -114,16 +114,18 @@ pub fn build(
     local: &BTreeMap<Component, SocketAddr>,
 ) -> Result<(Router<Platform>, Wrap, Wrap), String> {
     let cfg = &platform.settings.gateway;
-    let upstreams = Component::services()
-        .map(|c| {
-            let addr = local
-                .get(&c)
-                .map(|a| a.to_string())
-                .or_else(|| cfg.upstream(c).map(str::to_owned))
-                .unwrap_or_default();
-            (c, format!("http://{addr}"))
-        })
-        .collect();
+    let mut upstreams = BTreeMap::new();
+    for c in Component::services() {
+        let addr = local
+            .get(&c)
+            .map(|a| a.to_string())
+            .or_else(|| cfg.upstream(c).map(str::to_owned));
+        if let Some(addr) = addr {
+            let origin = Origin::parse(&format!("http://{addr}"))
+                .map_err(|e| format!("{}: {e}", c.upstream_var().unwrap_or("upstream")))?;
+            upstreams.insert(c, origin);
+        }
+    }
     let gateway = Arc::new(Gateway {
         platform: platform.clone(),
         forwarder: Forwarder::new(None)?,
@@ -410,7 +412,7 @@ async fn fast_path(
         req.extensions_mut().insert(Admitted(decision));
         return next.run(req).await;
     }
-    let started = std::time::Instant::now();
+    let started = tracing::enabled!(tracing::Level::INFO).then(std::time::Instant::now);
     let request_id = RequestId::from_headers(req.headers()).unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(request_id.clone());
     let method = req.method().clone();
@@ -426,14 +428,16 @@ async fn fast_path(
         "status" => status_label(status),
     )
     .increment(1);
-    tracing::info!(
-        component = "gateway",
-        http.method = %method,
-        http.status = status.as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        request_id = %request_id,
-        "request forwarded"
-    );
+    if let Some(started) = started {
+        tracing::info!(
+            component = "gateway",
+            http.method = %method,
+            http.status = status.as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            request_id = %request_id,
+            "request forwarded"
+        );
+    }
     resp
 }
 

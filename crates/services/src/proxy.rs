@@ -13,6 +13,7 @@ use axum::response::Response;
 use hg_platform::http::client_ip::X_FORWARDED_FOR;
 use hg_platform::http::request_id::X_REQUEST_ID;
 use http::header::{CONNECTION, HOST};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -47,10 +48,58 @@ pub enum ForwardError {
     Failed(String),
 }
 
+/// Where an upstream is: scheme and `host:port`, parsed once when the forwarder is set up rather
+/// than on every request.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl Origin {
+    /// Parses `http://host:port` or `https://host:port` (nothing after the authority).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let uri: Uri = text
+            .parse()
+            .map_err(|e| format!("{text:?} is not an http(s) origin: {e}"))?;
+        let parts = uri.into_parts();
+        match (parts.scheme, parts.authority) {
+            (Some(scheme), Some(authority))
+                if (scheme == Scheme::HTTP || scheme == Scheme::HTTPS)
+                    && parts
+                        .path_and_query
+                        .as_ref()
+                        .is_none_or(|p| p.as_str() == "/") =>
+            {
+                Ok(Self { scheme, authority })
+            }
+            _ => Err(format!(
+                "{text:?} is not an http(s) origin (scheme://host:port)"
+            )),
+        }
+    }
+
+    /// The URI of `path_and_query` at this origin.
+    fn uri(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
+        let bad =
+            |e: &dyn std::fmt::Display| ForwardError::Failed(format!("bad upstream URI: {e}"));
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(
+            PathAndQuery::from_maybe_shared(bytes::Bytes::copy_from_slice(
+                path_and_query.as_bytes(),
+            ))
+            .map_err(|e| bad(&e))?,
+        );
+        Uri::from_parts(parts).map_err(|e| bad(&e))
+    }
+}
+
 /// One forward: where to, and what to add.
 pub struct Target<'a> {
-    /// `http://host:port` or `https://host:port` of the upstream.
-    pub origin: &'a str,
+    /// The upstream.
+    pub origin: &'a Origin,
     /// Path and query to request there.
     pub path_and_query: &'a str,
     /// How long the upstream may take to send its response head.
@@ -116,9 +165,7 @@ impl Forwarder {
         target: Target<'_>,
     ) -> Result<Response, ForwardError> {
         let (mut parts, body) = req.into_parts();
-        parts.uri = format!("{}{}", target.origin, target.path_and_query)
-            .parse::<Uri>()
-            .map_err(|e| ForwardError::Failed(format!("bad upstream URI: {e}")))?;
+        parts.uri = target.origin.uri(target.path_and_query)?;
         parts.version = http::Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(HOST);
@@ -186,6 +233,10 @@ impl Forwarder {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // The common case — none of them present — costs one pass over the names, no hashing.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(&k.as_str())) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -202,6 +253,12 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
+    if !headers.contains_key(&X_FORWARDED_FOR) {
+        if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
+            headers.insert(X_FORWARDED_FOR.clone(), v);
+        }
+        return;
+    }
     let chain = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
