@@ -9,7 +9,7 @@
 //! rather than trusting a token that may have been revoked.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::FromRequestParts;
@@ -116,6 +116,12 @@ fn now() -> i64 {
     now_ms() / 1000
 }
 
+/// Clock skew tolerated on `exp`, in seconds.
+const TOKEN_LEEWAY_SECS: u64 = 30;
+
+/// Most verified tokens a process remembers (about 1 KiB each).
+const VERIFIED_CACHE_SIZE: usize = 4096;
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -158,6 +164,11 @@ fn jwk_of(key: &VerifyingKey) -> Value {
 pub struct TokenKeys {
     signer: Option<(EncodingKey, String)>,
     verifiers: RwLock<Vec<(String, DecodingKey, Value)>>,
+    /// Tokens whose signature and claims were verified, with their claims: a client sends the same
+    /// token with every request for its lifetime, and an Ed25519 verification is the larger part of
+    /// authenticating a request. Only the expiry is checked again; emptied when the keys change and
+    /// when full (at most [`VERIFIED_CACHE_SIZE`] entries).
+    verified: Mutex<std::collections::HashMap<String, Claims>>,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -216,6 +227,7 @@ impl TokenKeys {
         Ok(Self {
             signer,
             verifiers: RwLock::new(verifiers),
+            verified: Mutex::default(),
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             ttl: cfg.access_ttl,
@@ -259,6 +271,10 @@ impl TokenKeys {
         let n = keys.len();
         if n > 0 {
             let mut guard = self.verifiers.write().unwrap_or_else(|p| p.into_inner());
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
             // Keep our own key (if we sign) alongside the published ones.
             let own = self.signer.as_ref().map(|(_, kid)| kid.clone());
             guard.retain(|(kid, _, _)| Some(kid) == own.as_ref());
@@ -315,6 +331,36 @@ impl TokenKeys {
 
     /// Checks signature, algorithm, `exp`, `iss`, `aud` and `typ`.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let known = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned();
+        if let Some(claims) = known {
+            return if claims.exp < now_ms() / 1000 - TOKEN_LEEWAY_SECS as i64 {
+                Err(TokenError::Expired)
+            } else {
+                Ok(claims)
+            };
+        }
+        // Remembered under the read lock of the keys, so a key change (which empties the cache
+        // under the write lock) cannot be overtaken by a verification made with the old keys.
+        let keys = self.verifiers.read().unwrap_or_else(|p| p.into_inner());
+        let claims = self.verify_signed(&keys, token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_CACHE_SIZE {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_signed(
+        &self,
+        keys: &[(String, DecodingKey, Value)],
+        token: &str,
+    ) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
@@ -323,9 +369,8 @@ impl TokenKeys {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        let guard = self.verifiers.read().unwrap_or_else(|p| p.into_inner());
-        let candidates = guard
+        validation.leeway = TOKEN_LEEWAY_SECS;
+        let candidates = keys
             .iter()
             .filter(|(kid, _, _)| header.kid.as_deref().is_none_or(|k| k == kid));
         let mut result = Err(TokenError::Invalid);
@@ -516,6 +561,26 @@ mod tests {
             amr: vec!["pwd".into()],
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_only_the_exact_token_is_remembered() {
+        let (keys, dir) = keys();
+        let (token, claims) = token_for(&keys);
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        assert!(keys.verified.lock().unwrap().contains_key(&token));
+        assert_eq!(keys.verify(&token).unwrap(), claims, "served from memory");
+        // A token that differs in one signature character is verified again, and refused.
+        let mut forged = token.clone().into_bytes();
+        let i = forged.len() - 10;
+        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(matches!(keys.verify(&forged), Err(TokenError::Invalid)));
+        // Expiry is checked on every use, remembered or not.
+        keys.verified.lock().unwrap().get_mut(&token).unwrap().exp =
+            now_ms() / 1000 - TOKEN_LEEWAY_SECS as i64 - 1;
+        assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -7,28 +7,37 @@
 //! JSON or XML for the client and stamps the request id, so no handler deals with formats.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-/// A JSON document the middleware may re-render as XML. Every envelope carries one in its response
-/// extensions; so does `/health`, which keeps the flat shape of the deployment guide.
+/// The JSON body of a response the middleware may re-render as XML (and, for an error, stamp with
+/// the request id). Every envelope carries it in its response extensions; so does `/health`, which
+/// keeps the flat shape of the deployment guide. A JSON success is sent as rendered here, once.
 #[derive(Clone, Debug)]
-pub struct Negotiable(pub Arc<Value>);
+pub struct Negotiable(pub Bytes);
 
-fn json_response(status: StatusCode, doc: Value) -> Response {
-    let body = serde_json::to_vec(&doc).unwrap_or_else(|_| b"{}".to_vec());
-    let mut resp = Response::new(Body::from(body));
+fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let body = Bytes::from(body);
+    let mut resp = Response::new(Body::from(body.clone()));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.extensions_mut().insert(Negotiable(Arc::new(doc)));
+    resp.extensions_mut().insert(Negotiable(body));
     resp
+}
+
+fn json_response(status: StatusCode, doc: Value) -> Response {
+    json_bytes_response(
+        status,
+        serde_json::to_vec(&doc).unwrap_or_else(|_| b"{}".to_vec()),
+    )
 }
 
 /// A negotiable document that is not an envelope (the `/health` body).
@@ -40,7 +49,8 @@ pub fn plain_document(status: StatusCode, doc: Value) -> Response {
 #[derive(Debug)]
 pub struct ApiResponse {
     status: StatusCode,
-    data: Value,
+    /// `data`, already rendered: a list of 50 records is serialized once, straight to JSON.
+    data: Box<RawValue>,
     meta: Map<String, Value>,
     location: Option<String>,
 }
@@ -60,9 +70,9 @@ impl ApiResponse {
 
     /// Any 2xx status with `data`.
     pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> Self {
-        let data = serde_json::to_value(data).unwrap_or_else(|e| {
+        let data = serde_json::value::to_raw_value(&data).unwrap_or_else(|e| {
             tracing::error!(error = %e, "response data did not serialize");
-            Value::Null
+            RawValue::NULL.to_owned()
         });
         Self {
             status,
@@ -84,13 +94,21 @@ impl ApiResponse {
 
 impl IntoResponse for ApiResponse {
     fn into_response(self) -> Response {
-        let doc = json!({
-            "status": "success",
-            "code": self.status.as_u16(),
-            "data": self.data,
-            "meta": self.meta,
-        });
-        let mut resp = json_response(self.status, doc);
+        #[derive(Serialize)]
+        struct Success<'a> {
+            status: &'static str,
+            code: u16,
+            data: &'a RawValue,
+            meta: &'a Map<String, Value>,
+        }
+        let doc = Success {
+            status: "success",
+            code: self.status.as_u16(),
+            data: &self.data,
+            meta: &self.meta,
+        };
+        let body = serde_json::to_vec(&doc).unwrap_or_else(|_| b"{}".to_vec());
+        let mut resp = json_bytes_response(self.status, body);
         if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             resp.headers_mut().insert(LOCATION, loc);
         }

@@ -199,8 +199,11 @@ pub fn finish(mut resp: Response, format: Format, request_id: &RequestId) -> Res
         }
         None => None,
     };
-    if let Some(doc) = doc {
-        let mut doc = (*doc).clone();
+    // A JSON success goes out as the handler rendered it; XML and errors (which carry the request
+    // id) are rendered again from the document.
+    let is_error = resp.status().is_client_error() || resp.status().is_server_error();
+    if let Some(json) = doc.filter(|_| format == Format::Xml || is_error) {
+        let mut doc: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
         if let Some(Value::Object(err)) = doc.get_mut("error") {
             err.insert(
                 "request_id".into(),
