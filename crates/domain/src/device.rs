@@ -128,7 +128,10 @@ pub async fn list(
         };
         (v, d.id)
     });
-    out.total = Some(count(conn, caller, f).await?);
+    out.total = Some(match page.total_if_known(&out) {
+        Some(n) => n,
+        None => count(conn, caller, f).await?,
+    });
     Ok(out)
 }
 

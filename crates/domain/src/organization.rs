@@ -104,6 +104,10 @@ pub async fn list(
     page.push_order_limit(&mut qb, "o.id");
     let rows: Vec<Organization> = qb.build_query_as().fetch_all(&mut *conn).await?;
     let mut out = page.finish(rows, |o| (sort_value(o, page.sort.field.name), o.id));
+    if let Some(n) = page.total_if_known(&out) {
+        out.total = Some(n);
+        return Ok(out);
+    }
     let mut count = QueryBuilder::new("select count(*) from organizations o where true");
     push_filters(&mut count, caller, f);
     out.total = Some(count.build_query_scalar().fetch_one(conn).await?);
@@ -391,12 +395,15 @@ pub async fn members(
         };
         (v, m.user_id)
     });
-    out.total = Some(
-        base("count(*)")
-            .build_query_scalar()
-            .fetch_one(conn)
-            .await?,
-    );
+    out.total = Some(match page.total_if_known(&out) {
+        Some(n) => n,
+        None => {
+            base("count(*)")
+                .build_query_scalar()
+                .fetch_one(conn)
+                .await?
+        }
+    });
     Ok(out)
 }
 
@@ -748,6 +755,10 @@ pub async fn invitations(
         };
         (v, i.id)
     });
+    if let Some(n) = page.total_if_known(&out) {
+        out.total = Some(n);
+        return Ok(out);
+    }
     let mut count = QueryBuilder::new(format!(
         "select count(*) from (select {INVITATION_COLUMNS} from org_invitations i where i.org_id = "
     ));

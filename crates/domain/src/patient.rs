@@ -132,7 +132,10 @@ pub async fn list(
         };
         (v, p.id)
     });
-    out.total = Some(count(conn, caller, f).await?);
+    out.total = Some(match page.total_if_known(&out) {
+        Some(n) => n,
+        None => count(conn, caller, f).await?,
+    });
     let ids: Vec<Uuid> = out.items.iter().map(|p| p.id).collect();
     caller
         .audit(

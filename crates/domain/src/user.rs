@@ -169,7 +169,10 @@ pub async fn list(
         };
         (v, u.id)
     });
-    out.total = Some(count(conn, caller, f).await?);
+    out.total = Some(match page.total_if_known(&out) {
+        Some(n) => n,
+        None => count(conn, caller, f).await?,
+    });
     Ok(out)
 }
 

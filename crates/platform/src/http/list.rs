@@ -302,6 +302,16 @@ impl PageRequest {
         }
     }
 
+    /// The total, when `page` (built by [`PageRequest::finish`]) already tells it: the last page of
+    /// a list read from its start or from an offset inside it. Saves the count query for the
+    /// common short list (a caregiver's patients, a team's members).
+    pub fn total_if_known<T>(&self, page: &Page<T>) -> Option<i64> {
+        let offset = self.offset.unwrap_or(0);
+        let last = page.next_cursor.is_none();
+        (self.after.is_none() && last && (offset == 0 || !page.items.is_empty()))
+            .then(|| offset + page.items.len() as i64)
+    }
+
     /// Cuts the extra row off and builds the next cursor from the last row kept, given each row's
     /// (sort value, id).
     pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> (Value, Uuid)) -> Page<T> {
@@ -416,5 +426,37 @@ mod tests {
         let mismatch = QueryParams::from_pairs([("sort", "name"), ("cursor", cursor.as_str())])
             .page(SORTS, false);
         assert!(mismatch.is_err());
+    }
+
+    #[test]
+    fn the_total_is_known_only_from_a_last_page_read_from_a_known_start() {
+        let req = |pairs: &[(&str, &str)]| {
+            QueryParams::from_pairs(pairs.iter().copied())
+                .page(SORTS, false)
+                .unwrap()
+        };
+        let rows = |n: usize| (0..n).collect::<Vec<usize>>();
+        let key = |_: &usize| (Value::String("x".into()), Uuid::nil());
+        let first = req(&[("limit", "5")]);
+        assert_eq!(first.total_if_known(&first.finish(rows(3), key)), Some(3));
+        assert_eq!(first.total_if_known(&first.finish(rows(0), key)), Some(0));
+        assert_eq!(
+            first.total_if_known(&first.finish(rows(6), key)),
+            None,
+            "more pages"
+        );
+        let offset = req(&[("limit", "5"), ("offset", "10")]);
+        assert_eq!(
+            offset.total_if_known(&offset.finish(rows(2), key)),
+            Some(12)
+        );
+        assert_eq!(
+            offset.total_if_known(&offset.finish(rows(0), key)),
+            None,
+            "past the end: the total may be anything below the offset"
+        );
+        let cursor = first.finish(rows(6), key).next_cursor.unwrap();
+        let after = req(&[("limit", "5"), ("cursor", cursor.as_str())]);
+        assert_eq!(after.total_if_known(&after.finish(rows(2), key)), None);
     }
 }
