@@ -283,8 +283,24 @@ pub async fn enqueue(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, D
     .bind(&event.data)
     .execute(conn)
     .await?;
+    RELAY_WAKE.send_modify(|n| *n = n.wrapping_add(1));
     Ok(id)
 }
+
+/// Wakes this process's relays when an event is enqueued: a counter every relay watches, so none
+/// misses a wake that came while it was busy. (A PostgreSQL `NOTIFY` from the inserting transaction
+/// did this before migration 0009; PostgreSQL serializes the commits of notifying transactions, WAL
+/// flush included, which held audited reads back.)
+static RELAY_WAKE: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
+
+/// How long the relay lets events gather after a wake: the enqueuing transaction commits meanwhile,
+/// and under load one pass publishes the events of many requests.
+const RELAY_GATHER: Duration = Duration::from_millis(20);
+
+/// When the relay looks again after a pass a wake started, for events whose transaction committed
+/// after that pass.
+const RELAY_FOLLOW_UP: Duration = Duration::from_millis(250);
 
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
@@ -353,24 +369,18 @@ pub async fn relay_once(pool: &PgPool, broker: &dyn Broker, batch: i64) -> Resul
     Ok(published.len())
 }
 
-/// Runs the relay until `shutdown`: wakes on `NOTIFY outbox_events` and at least every `interval`.
+/// Runs the relay until `shutdown`: a pass shortly after this process enqueues an event (see
+/// [`RELAY_GATHER`]), another soon after that ([`RELAY_FOLLOW_UP`]), and one at least every
+/// `interval` for events written by other processes (the CLI) or kept after a broker failure.
 pub async fn run_relay(
     pool: PgPool,
     broker: Arc<dyn Broker>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut listener = None;
+    let mut wake = RELAY_WAKE.subscribe();
+    let mut next_wait = interval;
     loop {
-        if listener.is_none() {
-            listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-                Ok(mut l) => match l.listen("outbox_events").await {
-                    Ok(()) => Some(l),
-                    Err(_) => None,
-                },
-                Err(_) => None,
-            };
-        }
         let sent = match relay_once(&pool, broker.as_ref(), 500).await {
             Ok(n) => n,
             Err(e) => {
@@ -381,26 +391,16 @@ pub async fn run_relay(
         if sent == 500 {
             continue;
         }
-        let wait = async {
-            match listener.as_mut() {
-                Some(l) => {
-                    match tokio::time::timeout(interval, l.recv()).await {
-                        Ok(Ok(_)) => {
-                            // One relay pass covers every row committed so far, so the
-                            // notifications already buffered need no pass of their own: under
-                            // load this turns one relay transaction per insert into one per batch.
-                            while l.next_buffered().is_some() {}
-                        }
-                        Ok(Err(_)) => listener = None,
-                        Err(_) => {}
-                    }
-                }
-                None => tokio::time::sleep(interval).await,
-            }
-        };
-        tokio::select! {
+        let woken = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = wait => {}
+            woken = tokio::time::timeout(next_wait, wake.changed()) => woken.is_ok(),
+        };
+        next_wait = if woken { RELAY_FOLLOW_UP } else { interval };
+        if woken {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(RELAY_GATHER) => {}
+            }
         }
     }
 }

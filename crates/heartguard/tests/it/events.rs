@@ -1,12 +1,12 @@
 //! The outbox and its relay: events committed with a change reach RabbitMQ (confirmed, persistent,
 //! with their id and request id); events of a rolled-back change never exist; while the broker is
-//! down they wait in the outbox.
+//! down they wait in the outbox; the relay publishes promptly what its process enqueues.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use hg_platform::events::{
-    AmqpBroker, Broker, EventMessage, InProcessBroker, NewEvent, enqueue, relay_once,
+    AmqpBroker, Broker, EventMessage, InProcessBroker, NewEvent, enqueue, relay_once, run_relay,
 };
 use hg_test_support::TestDb;
 use hg_test_support::services::TestBroker;
@@ -135,4 +135,52 @@ async fn the_in_process_bus_delivers_relayed_events_to_subscribers() {
     tx.commit().await.unwrap();
     assert_eq!(relay_once(&db.pool, &bus, 100).await.unwrap(), 1);
     assert_eq!(rx.recv().await.unwrap().id, id);
+}
+
+#[tokio::test]
+async fn the_relay_publishes_an_event_soon_after_this_process_enqueues_it() {
+    let db = TestDb::new().await;
+    let bus = std::sync::Arc::new(InProcessBroker::new());
+    let mut rx = bus.subscribe();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    // A polling interval far longer than the test: only the wake can explain a prompt publication.
+    let relay = tokio::spawn(run_relay(
+        db.pool.clone(),
+        bus.clone(),
+        Duration::from_secs(600),
+        shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    let first = enqueue(&mut conn, event("req-5")).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .expect("published without waiting for the polling interval")
+        .unwrap();
+    assert_eq!(got.id, first);
+
+    // An event whose transaction commits after the pass its wake started is published by the
+    // follow-up pass.
+    let mut tx = db.pool.begin().await.unwrap();
+    let late = enqueue(&mut tx, event("req-6")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    tx.commit().await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .expect("the follow-up pass publishes a late commit")
+        .unwrap();
+    assert_eq!(got.id, late);
+    // The relay marks rows published after handing them to the broker, in its own commit.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while unpublished(&db).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rows marked published"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    shutdown.cancel();
+    relay.await.unwrap();
 }
