@@ -112,6 +112,14 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters) {
     }
 }
 
+/// A row with the number of rows its query matched before the limit (`count(*) over ()`).
+#[derive(sqlx::FromRow)]
+struct Counted<T> {
+    #[sqlx(flatten)]
+    item: T,
+    matched: i64,
+}
+
 /// The patients the caller can see; the read is audited.
 pub async fn list(
     conn: &mut PgConnection,
@@ -119,11 +127,25 @@ pub async fn list(
     f: &Filters,
     page: &PageRequest,
 ) -> Result<Page<Patient>, RecordError> {
-    let mut qb = QueryBuilder::new(format!("select {COLUMNS} from patients p where true"));
+    // When the caller's patients are bounded by their own links (care teams, caregiving, self) and
+    // the page starts at a known place, the page query counts them too: the rows are all read
+    // for the sort anyway, and the separate count would repeat the scope filter. Org-wide and
+    // global scopes keep the separate count, which can use an index instead of reading every row.
+    let window = page.after.is_none() && !caller.scope.all && caller.scope.org_wide.is_empty();
+    let mut qb = QueryBuilder::new(format!(
+        "select {COLUMNS}, {} as matched from patients p where true",
+        if window {
+            "count(*) over ()"
+        } else {
+            "0::bigint"
+        }
+    ));
     push_filters(&mut qb, caller, f);
     page.push_after(&mut qb, "p.id");
     page.push_order_limit(&mut qb, "p.id");
-    let rows: Vec<Patient> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let rows: Vec<Counted<Patient>> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let matched = rows.first().filter(|_| window).map(|r| r.matched);
+    let rows = rows.into_iter().map(|r| r.item).collect();
     let mut out = page.finish(rows, |p| {
         let v = if page.sort.field.name == "created_at" {
             json!(p.created_at)
@@ -132,7 +154,7 @@ pub async fn list(
         };
         (v, p.id)
     });
-    out.total = Some(match page.total_if_known(&out) {
+    out.total = Some(match matched.or_else(|| page.total_if_known(&out)) {
         Some(n) => n,
         None => count(conn, caller, f).await?,
     });

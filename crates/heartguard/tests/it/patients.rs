@@ -196,6 +196,41 @@ async fn each_principal_lists_exactly_its_patients() {
 }
 
 #[tokio::test]
+async fn every_page_of_a_list_tells_the_same_total_whatever_the_scope() {
+    let w = world().await;
+    let pool = &w.app.db.pool;
+    // Ana Uno is already in the team; four more make five, over three pages of two.
+    for name in ["Dora Tres", "Eva Cuatro", "Fede Cinco", "Gala Seis"] {
+        fixtures::patient(pool, w.org_a, name, Some(w.team_a)).await;
+    }
+    // The doctor's scope is bounded by the team (the page query counts), the admin's is org-wide
+    // (a separate count); both must agree on every page, from a cursor or an offset too.
+    for (token, total) in [(&w.doctor_a, 5), (&w.admin_a, 6)] {
+        let mut seen = Vec::new();
+        let mut path = "/patients?limit=2".to_owned();
+        loop {
+            let (status, page) = w.get(&path, token).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["meta"]["total"], total, "{path}");
+            seen.extend(names(&page).into_iter().map(str::to_owned));
+            match page["meta"]["next_cursor"].as_str() {
+                Some(c) => path = format!("/patients?limit=2&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), total, "{seen:?}");
+        for (offset, len) in [(1, 2), (total - 1, 1), (total + 3, 0)] {
+            let (status, page) = w
+                .get(&format!("/patients?limit=2&offset={offset}"), token)
+                .await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(names(&page).len(), len, "offset {offset}");
+            assert_eq!(page["meta"]["total"], total, "offset {offset}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn patients_of_other_teams_and_organizations_are_404_for_every_route() {
     let w = world().await;
     for (token, id) in [
