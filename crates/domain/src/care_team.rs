@@ -97,13 +97,12 @@ pub async fn list(
         };
         (v, t.id)
     });
-    if let Some(n) = page.total_if_known(&out) {
-        out.total = Some(n);
-        return Ok(out);
-    }
     let mut count = QueryBuilder::new("select count(*) from care_teams t where t.org_id = ");
     filter(&mut count);
-    out.total = Some(count.build_query_scalar().fetch_one(conn).await?);
+    out.total = Some(
+        page.total(&out, count.build_query_scalar().fetch_one(conn))
+            .await?,
+    );
     Ok(out)
 }
 

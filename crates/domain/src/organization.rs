@@ -104,13 +104,12 @@ pub async fn list(
     page.push_order_limit(&mut qb, "o.id");
     let rows: Vec<Organization> = qb.build_query_as().fetch_all(&mut *conn).await?;
     let mut out = page.finish(rows, |o| (sort_value(o, page.sort.field.name), o.id));
-    if let Some(n) = page.total_if_known(&out) {
-        out.total = Some(n);
-        return Ok(out);
-    }
     let mut count = QueryBuilder::new("select count(*) from organizations o where true");
     push_filters(&mut count, caller, f);
-    out.total = Some(count.build_query_scalar().fetch_one(conn).await?);
+    out.total = Some(
+        page.total(&out, count.build_query_scalar().fetch_one(conn))
+            .await?,
+    );
     Ok(out)
 }
 
@@ -395,15 +394,11 @@ pub async fn members(
         };
         (v, m.user_id)
     });
-    out.total = Some(match page.total_if_known(&out) {
-        Some(n) => n,
-        None => {
-            base("count(*)")
-                .build_query_scalar()
-                .fetch_one(conn)
-                .await?
-        }
-    });
+    let mut count = base("count(*)");
+    out.total = Some(
+        page.total(&out, count.build_query_scalar().fetch_one(conn))
+            .await?,
+    );
     Ok(out)
 }
 
@@ -755,10 +750,6 @@ pub async fn invitations(
         };
         (v, i.id)
     });
-    if let Some(n) = page.total_if_known(&out) {
-        out.total = Some(n);
-        return Ok(out);
-    }
     let mut count = QueryBuilder::new(format!(
         "select count(*) from (select {INVITATION_COLUMNS} from org_invitations i where i.org_id = "
     ));
@@ -766,7 +757,10 @@ pub async fn invitations(
     if let Some(s) = status {
         count.push(" and i.status = ").push_bind(s.to_owned());
     }
-    out.total = Some(count.build_query_scalar().fetch_one(conn).await?);
+    out.total = Some(
+        page.total(&out, count.build_query_scalar().fetch_one(conn))
+            .await?,
+    );
     Ok(out)
 }
 

@@ -154,9 +154,9 @@ pub async fn list(
         };
         (v, p.id)
     });
-    out.total = Some(match matched.or_else(|| page.total_if_known(&out)) {
+    out.total = Some(match matched {
         Some(n) => n,
-        None => count(conn, caller, f).await?,
+        None => page.total(&out, count(conn, caller, f)).await?,
     });
     let ids: Vec<Uuid> = out.items.iter().map(|p| p.id).collect();
     caller

@@ -169,10 +169,7 @@ pub async fn list(
         };
         (v, u.id)
     });
-    out.total = Some(match page.total_if_known(&out) {
-        Some(n) => n,
-        None => count(conn, caller, f).await?,
-    });
+    out.total = Some(page.total(&out, count(conn, caller, f)).await?);
     Ok(out)
 }
 

@@ -338,7 +338,7 @@ impl TokenKeys {
             .get(token)
             .cloned();
         if let Some(claims) = known {
-            return if claims.exp < now_ms() / 1000 - TOKEN_LEEWAY_SECS as i64 {
+            return if claims.exp < now() - TOKEN_LEEWAY_SECS as i64 {
                 Err(TokenError::Expired)
             } else {
                 Ok(claims)
@@ -578,7 +578,7 @@ mod tests {
         assert!(matches!(keys.verify(&forged), Err(TokenError::Invalid)));
         // Expiry is checked on every use, remembered or not.
         keys.verified.lock().unwrap().get_mut(&token).unwrap().exp =
-            now_ms() / 1000 - TOKEN_LEEWAY_SECS as i64 - 1;
+            now() - TOKEN_LEEWAY_SECS as i64 - 1;
         assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
         std::fs::remove_dir_all(dir).unwrap();
     }

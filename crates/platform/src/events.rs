@@ -395,12 +395,14 @@ pub async fn run_relay(
             _ = shutdown.cancelled() => break,
             woken = tokio::time::timeout(next_wait, wake.changed()) => woken.is_ok(),
         };
-        next_wait = if woken { RELAY_FOLLOW_UP } else { interval };
-        if woken {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(RELAY_GATHER) => {}
-            }
+        if !woken {
+            next_wait = interval;
+            continue;
+        }
+        next_wait = RELAY_FOLLOW_UP;
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(RELAY_GATHER) => {}
         }
     }
 }

@@ -412,7 +412,7 @@ async fn fast_path(
         req.extensions_mut().insert(Admitted(decision));
         return next.run(req).await;
     }
-    let started = tracing::enabled!(tracing::Level::INFO).then(std::time::Instant::now);
+    let started = std::time::Instant::now();
     let request_id = RequestId::from_headers(req.headers()).unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(request_id.clone());
     let method = req.method().clone();
@@ -428,16 +428,14 @@ async fn fast_path(
         "status" => status_label(status),
     )
     .increment(1);
-    if let Some(started) = started {
-        tracing::info!(
-            component = "gateway",
-            http.method = %method,
-            http.status = status.as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            request_id = %request_id,
-            "request forwarded"
-        );
-    }
+    tracing::info!(
+        component = "gateway",
+        http.method = %method,
+        http.status = status.as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        "request forwarded"
+    );
     resp
 }
 

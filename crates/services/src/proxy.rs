@@ -13,7 +13,7 @@ use axum::response::Response;
 use hg_platform::http::client_ip::X_FORWARDED_FOR;
 use hg_platform::http::request_id::X_REQUEST_ID;
 use http::header::{CONNECTION, HOST};
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -81,18 +81,12 @@ impl Origin {
 
     /// The URI of `path_and_query` at this origin.
     fn uri(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
-        let bad =
-            |e: &dyn std::fmt::Display| ForwardError::Failed(format!("bad upstream URI: {e}"));
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(
-            PathAndQuery::from_maybe_shared(bytes::Bytes::copy_from_slice(
-                path_and_query.as_bytes(),
-            ))
-            .map_err(|e| bad(&e))?,
-        );
-        Uri::from_parts(parts).map_err(|e| bad(&e))
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| ForwardError::Failed(format!("bad upstream URI: {e}")))
     }
 }
 
@@ -253,12 +247,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
-    if !headers.contains_key(&X_FORWARDED_FOR) {
-        if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
-            headers.insert(X_FORWARDED_FOR.clone(), v);
-        }
-        return;
-    }
     let chain = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()

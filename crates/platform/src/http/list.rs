@@ -312,6 +312,19 @@ impl PageRequest {
             .then(|| offset + page.items.len() as i64)
     }
 
+    /// The total of `page`'s list: told by the page when it can ([`PageRequest::total_if_known`]),
+    /// otherwise by awaiting `count` (the list's count query, which only runs then).
+    pub async fn total<T, E>(
+        &self,
+        page: &Page<T>,
+        count: impl std::future::Future<Output = Result<i64, E>>,
+    ) -> Result<i64, E> {
+        match self.total_if_known(page) {
+            Some(n) => Ok(n),
+            None => count.await,
+        }
+    }
+
     /// Cuts the extra row off and builds the next cursor from the last row kept, given each row's
     /// (sort value, id).
     pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> (Value, Uuid)) -> Page<T> {
