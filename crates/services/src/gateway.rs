@@ -24,6 +24,7 @@ use hg_platform::http::client_ip::{Peer, client_ip};
 use hg_platform::http::middleware::finish;
 use hg_platform::http::negotiate::negotiate;
 use hg_platform::http::rate_limit::{Decision, Limiter};
+use hg_platform::http::server::{ConnService, MakeConnService};
 use hg_platform::{Component, Platform};
 use http::{HeaderName, Method, StatusCode};
 use ipnet::IpNet;
@@ -31,7 +32,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::proxy::{ForwardError, Forwarder, Origin, Target};
+use crate::proxy::{ForwardError, Forwarder, Origin, Pinned, Target};
 
 /// The header carrying the internal API key.
 pub static X_INTERNAL_API_KEY: HeaderName = HeaderName::from_static("x-internal-api-key");
@@ -113,6 +114,80 @@ pub fn build(
     platform: &Platform,
     local: &BTreeMap<Component, SocketAddr>,
 ) -> Result<(Router<Platform>, Wrap, Wrap), String> {
+    let (routes, inner, outer, _) = parts(platform, local)?;
+    Ok((routes, inner, outer))
+}
+
+/// One worker's connection services (plain-HTTP gateway, `server::serve_workers`): the common case
+/// is forwarded by [`Front`] itself over upstream connections kept for its client connection; the
+/// rest goes through the full stack (without the fast-path layer, which `Front` replaces).
+pub fn front(
+    platform: &Platform,
+    local: &BTreeMap<Component, SocketAddr>,
+) -> Result<MakeConnService, String> {
+    let (routes, inner, _, gateway) = parts(platform, local)?;
+    let app = hg_platform::http::server::component_app(Component::Gateway, platform, routes, inner);
+    let fast = platform.settings.gateway.cors_origins.is_empty();
+    Ok(Arc::new(move |peer| {
+        ConnService::new(Front {
+            gateway: gateway.clone(),
+            app: app.clone(),
+            peer,
+            fast,
+            pinned: Arc::new(Pinned::default()),
+        })
+    }))
+}
+
+/// The service of one client connection to a gateway worker.
+#[derive(Clone)]
+struct Front {
+    gateway: Arc<Gateway>,
+    app: Router,
+    peer: SocketAddr,
+    /// Whether the fast path is on (not with CORS, whose headers every answer needs).
+    fast: bool,
+    pinned: Arc<Pinned>,
+}
+
+impl tower::Service<Request> for Front {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        use tower::ServiceExt;
+        let this = self.clone();
+        Box::pin(async move {
+            let mut req = if this.fast {
+                match fast(&this.gateway, this.peer, req, Some(&this.pinned)).await {
+                    Ok(resp) => return Ok(resp),
+                    Err(req) => req,
+                }
+            } else {
+                req
+            };
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(this.peer));
+            this.app.oneshot(req).await
+        })
+    }
+}
+
+/// The gateway, its routes and layers.
+fn parts(
+    platform: &Platform,
+    local: &BTreeMap<Component, SocketAddr>,
+) -> Result<(Router<Platform>, Wrap, Wrap, Arc<Gateway>), String> {
     let cfg = &platform.settings.gateway;
     let mut upstreams = BTreeMap::new();
     for c in Component::services() {
@@ -154,6 +229,7 @@ pub fn build(
         .with_state(gateway.clone());
     let cors = cors_layer(&cfg.cors_origins);
     let fast = gateway.clone();
+    let handle = gateway.clone();
     let layers = move |app: Router| {
         let app = app.layer(middleware::from_fn_with_state(gateway, guard));
         match cors {
@@ -170,7 +246,7 @@ pub fn build(
             app.layer(middleware::from_fn_with_state(fast, fast_path))
         }
     };
-    Ok((routes, Box::new(layers), Box::new(outer)))
+    Ok((routes, Box::new(layers), Box::new(outer), handle))
 }
 
 /// The descriptions of every service the gateway routes to, merged (spec/03 "OpenAPI").
@@ -376,27 +452,42 @@ fn is_own_route(path: &str) -> bool {
     )
 }
 
-/// The gateway's outermost layer. The common case — a client that is admitted, presents a valid key
-/// and names a known service, with an acceptable `Accept` — is forwarded right here, which keeps a
-/// proxied request's overhead close to nginx's (docs/benchmarks.md). Everything else (the gateway's
-/// own routes, rejections, unknown prefixes) goes through the full stack, which answers, audits
-/// and logs it.
+/// The gateway's outermost layer (when it is served over TLS, without per-connection services):
+/// see [`fast`].
 async fn fast_path(
     State(gw): State<Arc<Gateway>>,
     Peer(peer): Peer,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
+    match fast(&gw, peer, req, None).await {
+        Ok(resp) => resp,
+        Err(req) => next.run(req).await,
+    }
+}
+
+/// The common case — a client that is admitted, presents a valid key and names a known service,
+/// with an acceptable `Accept` — forwarded right here, which keeps a proxied request's overhead
+/// close to nginx's (docs/benchmarks.md); over the client connection's own upstream connections
+/// when `pinned` holds them. Anything else is handed back (with the admission decision taken, if
+/// any) for the full stack, which answers, audits and logs it: the gateway's own routes,
+/// rejections, unknown prefixes.
+async fn fast(
+    gw: &Gateway,
+    peer: SocketAddr,
+    mut req: Request,
+    pinned: Option<&Pinned>,
+) -> Result<Response, Request> {
     let path = req.uri().path();
     if is_own_route(path) {
-        return next.run(req).await;
+        return Err(req);
     }
     let (first, _) = split_first_segment(path);
     let Ok(format) = negotiate(req.headers()) else {
-        return next.run(req).await;
+        return Err(req);
     };
     if Component::for_prefix(first).is_none() {
-        return next.run(req).await;
+        return Err(req);
     }
     let client = client_ip(peer.ip(), req.headers(), &gw.trusted);
     let decision = gw
@@ -410,13 +501,13 @@ async fn fast_path(
             .is_ok();
     if !key_ok || !matches!(decision, Decision::Allow { .. }) {
         req.extensions_mut().insert(Admitted(decision));
-        return next.run(req).await;
+        return Err(req);
     }
     let started = std::time::Instant::now();
     let request_id = RequestId::from_headers(req.headers()).unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(request_id.clone());
     let method = req.method().clone();
-    let mut resp = gw.forward(peer, req).await;
+    let mut resp = gw.forward(peer, req, pinned).await;
     resp = finish(resp, format, &request_id);
     decision.write_headers(resp.headers_mut());
     let status = resp.status();
@@ -436,7 +527,7 @@ async fn fast_path(
         request_id = %request_id,
         "request forwarded"
     );
-    resp
+    Ok(resp)
 }
 
 fn method_label(m: &Method) -> &'static str {
@@ -483,12 +574,13 @@ fn split_first_segment(path: &str) -> (&str, &str) {
 }
 
 async fn forward(State(gw): State<Arc<Gateway>>, Peer(peer): Peer, req: Request) -> Response {
-    gw.forward(peer, req).await
+    gw.forward(peer, req, None).await
 }
 
 impl Gateway {
-    /// Routes `req` by its first path segment and forwards it to that service's upstream.
-    async fn forward(&self, peer: SocketAddr, req: Request) -> Response {
+    /// Routes `req` by its first path segment and forwards it to that service's upstream (over
+    /// `pinned`'s connections when given).
+    async fn forward(&self, peer: SocketAddr, req: Request, pinned: Option<&Pinned>) -> Response {
         let (first, rest) = split_first_segment(req.uri().path());
         let Some((component, canonical)) = Component::for_prefix(first) else {
             return ApiError::not_found("HG-GATEWAY-ROUTE", "no service answers this path")
@@ -521,7 +613,11 @@ impl Gateway {
             // The services never need the key; it stops here.
             set_headers: &[(X_INTERNAL_API_KEY.clone(), None)],
         };
-        match self.forwarder.forward(req, target).await {
+        let forwarded = match pinned {
+            Some(pinned) => self.forwarder.forward_pinned(pinned, req, target).await,
+            None => self.forwarder.forward(req, target).await,
+        };
+        match forwarded {
             Ok(resp) => resp,
             Err(err) => {
                 let kind = match err {

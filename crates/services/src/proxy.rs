@@ -4,6 +4,7 @@
 //! `X-Forwarded-Proto` and `X-Request-ID` are set. Connections are pooled and kept alive.
 
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -15,9 +16,11 @@ use hg_platform::http::request_id::X_REQUEST_ID;
 use http::header::{CONNECTION, HOST};
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
 
 /// The `X-Forwarded-Proto` header.
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -143,7 +146,7 @@ impl Forwarder {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(3)));
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let connector = builder.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
@@ -159,71 +162,210 @@ impl Forwarder {
         target: Target<'_>,
     ) -> Result<Response, ForwardError> {
         let (mut parts, body) = req.into_parts();
+        prepare(&mut parts, &target);
         parts.uri = target.origin.uri(target.path_and_query)?;
-        parts.version = http::Version::HTTP_11;
-        strip_hop_by_hop(&mut parts.headers);
-        parts.headers.remove(HOST);
-        if !target.trust_forwarded {
-            parts.headers.remove(&X_FORWARDED_FOR);
-        }
-        append_forwarded_for(&mut parts.headers, target.peer);
-        if !parts.headers.contains_key(&X_FORWARDED_PROTO) {
-            parts.headers.insert(
-                X_FORWARDED_PROTO.clone(),
-                HeaderValue::from_static(target.proto),
-            );
-        }
-        if let Some(rid) = parts.extensions.get::<hg_platform::http::RequestId>() {
-            parts
-                .headers
-                .insert(X_REQUEST_ID.clone(), rid.header_value());
-        }
-        for (name, value) in target.set_headers {
-            match value {
-                Some(v) => {
-                    parts.headers.insert(name.clone(), v.clone());
-                }
-                None => {
-                    parts.headers.remove(name);
-                }
-            }
-        }
         // A pooled connection the upstream has just closed fails the request sent on it. A request
         // that is safe to repeat and has no body (nothing consumed) is sent once more.
-        let replay = (matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-            && body.is_end_stream())
-        .then(|| {
-            (
-                parts.method.clone(),
-                parts.uri.clone(),
-                parts.headers.clone(),
-            )
-        });
+        let mut replay = Replay::of(&parts, &body);
         let deadline = tokio::time::Instant::now() + target.timeout;
         let mut upstream = http::Request::from_parts(parts, body);
-        let mut replay = replay;
         let response = loop {
             match tokio::time::timeout_at(deadline, self.client.request(upstream)).await {
                 Err(_) => return Err(ForwardError::Timeout(target.timeout)),
                 Ok(Err(e)) if e.is_connect() => return Err(ForwardError::Connect(e.to_string())),
                 Ok(Err(e)) => match replay.take() {
-                    Some((method, uri, headers)) => {
+                    Some(again) => {
                         tracing::debug!(error = %e, "upstream connection failed; sending again");
-                        let mut again = http::Request::new(Body::empty());
-                        *again.method_mut() = method;
-                        *again.uri_mut() = uri;
-                        *again.headers_mut() = headers;
-                        upstream = again;
+                        upstream = again.request();
                     }
                     None => return Err(ForwardError::Failed(e.to_string())),
                 },
                 Ok(Ok(r)) => break r,
             }
         };
-        let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::new(body)))
+        Ok(finish(response))
     }
+
+    /// Like [`forward`](Self::forward), but over upstream connections that belong to one client
+    /// connection (`pinned`): the connection a client's previous request used is used again, with
+    /// no shared pool to check out from, so a forward costs about what it costs nginx. The gateway
+    /// does this for its own clients; TLS upstreams go through the shared pool.
+    pub async fn forward_pinned(
+        &self,
+        pinned: &Pinned,
+        req: Request,
+        target: Target<'_>,
+    ) -> Result<Response, ForwardError> {
+        if target.origin.scheme != Scheme::HTTP {
+            return self.forward(req, target).await;
+        }
+        let (mut parts, body) = req.into_parts();
+        prepare(&mut parts, &target);
+        parts.uri = Uri::try_from(target.path_and_query)
+            .map_err(|e| ForwardError::Failed(format!("bad upstream URI: {e}")))?;
+        let host = HeaderValue::from_str(target.origin.authority.as_str())
+            .map_err(|e| ForwardError::Failed(format!("bad upstream host: {e}")))?;
+        parts.headers.insert(HOST, host);
+        let mut replay = Replay::of(&parts, &body);
+        let deadline = tokio::time::Instant::now() + target.timeout;
+        let authority = &target.origin.authority;
+        let (mut sender, mut reused) = match pinned.take(authority) {
+            Some(s) => (s, true),
+            None => (connect(authority, deadline, target.timeout).await?, false),
+        };
+        let mut upstream = http::Request::from_parts(parts, body);
+        let response = loop {
+            // A kept connection the upstream has closed since is found out here, before sending.
+            if sender.ready().await.is_err() {
+                sender = connect(authority, deadline, target.timeout).await?;
+                reused = false;
+            }
+            match tokio::time::timeout_at(deadline, sender.send_request(upstream)).await {
+                Err(_) => return Err(ForwardError::Timeout(target.timeout)),
+                Ok(Ok(r)) => break r,
+                Ok(Err(e)) => match replay.take().filter(|_| reused) {
+                    Some(again) => {
+                        tracing::debug!(error = %e, "kept upstream connection failed; sending again");
+                        upstream = again.request();
+                        sender = connect(authority, deadline, target.timeout).await?;
+                        reused = false;
+                    }
+                    None => return Err(ForwardError::Failed(e.to_string())),
+                },
+            }
+        };
+        pinned.put(authority, sender);
+        Ok(finish(response))
+    }
+}
+
+/// Upstream connections kept for one client connection, at most one per upstream (a few more
+/// only while an HTTP/2 client has requests in flight at once). They close with it.
+#[derive(Default)]
+pub struct Pinned {
+    idle: Mutex<Vec<(Authority, SendRequest<Body>)>>,
+}
+
+impl Pinned {
+    /// At most this many idle connections are kept.
+    const MAX_IDLE: usize = 8;
+
+    fn take(&self, authority: &Authority) -> Option<SendRequest<Body>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let i = idle.iter().position(|(a, _)| a == authority)?;
+        Some(idle.swap_remove(i).1)
+    }
+
+    fn put(&self, authority: &Authority, sender: SendRequest<Body>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < Self::MAX_IDLE {
+            idle.push((authority.clone(), sender));
+        }
+    }
+}
+
+/// Opens an HTTP/1.1 connection to `authority` (plain TCP) and runs it in its own task.
+async fn connect(
+    authority: &Authority,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<SendRequest<Body>, ForwardError> {
+    let connecting = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str()));
+    let tcp = match tokio::time::timeout_at(deadline, connecting).await {
+        Err(_) => return Err(ForwardError::Timeout(timeout)),
+        Ok(Err(_)) => {
+            return Err(ForwardError::Connect(format!(
+                "no answer from {authority} within {CONNECT_TIMEOUT:?}"
+            )));
+        }
+        Ok(Ok(Err(e))) => return Err(ForwardError::Connect(format!("{authority}: {e}"))),
+        Ok(Ok(Ok(tcp))) => tcp,
+    };
+    let _ = tcp.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| ForwardError::Failed(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+/// How long connecting to an upstream may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What is needed to send a request again: only kept for one that is safe to repeat and has no
+/// body.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl Replay {
+    fn of(parts: &http::request::Parts, body: &Body) -> Option<Self> {
+        (matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+            && body.is_end_stream())
+        .then(|| Self {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+
+    fn request(self) -> http::Request<Body> {
+        let mut again = http::Request::new(Body::empty());
+        *again.method_mut() = self.method;
+        *again.uri_mut() = self.uri;
+        *again.headers_mut() = self.headers;
+        again
+    }
+}
+
+/// The request as it goes upstream, but for its URI: end-to-end headers only, forwarding headers
+/// set, the request id passed on, `target.set_headers` applied.
+fn prepare(parts: &mut http::request::Parts, target: &Target<'_>) {
+    parts.version = http::Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(HOST);
+    if !target.trust_forwarded {
+        parts.headers.remove(&X_FORWARDED_FOR);
+    }
+    append_forwarded_for(&mut parts.headers, target.peer);
+    if !parts.headers.contains_key(&X_FORWARDED_PROTO) {
+        parts.headers.insert(
+            X_FORWARDED_PROTO.clone(),
+            HeaderValue::from_static(target.proto),
+        );
+    }
+    if let Some(rid) = parts.extensions.get::<hg_platform::http::RequestId>() {
+        parts
+            .headers
+            .insert(X_REQUEST_ID.clone(), rid.header_value());
+    }
+    for (name, value) in target.set_headers {
+        match value {
+            Some(v) => {
+                parts.headers.insert(name.clone(), v.clone());
+            }
+            None => {
+                parts.headers.remove(name);
+            }
+        }
+    }
+}
+
+/// The upstream's response as it goes back: hop-by-hop headers dropped, body streaming.
+fn finish<B>(response: http::Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Body::new(body))
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::response::IntoResponse;
 use axum::routing::any;
 use futures::StreamExt;
 use hg_platform::Component;
@@ -203,6 +204,87 @@ async fn requests_are_forwarded_unchanged_with_aliases_rewritten_and_forwarding_
         h.get(KEY_HEADER).is_none(),
         "the internal key was forwarded to a service"
     );
+}
+
+/// An upstream that counts the connections it accepts; `/organizations/close` answers with
+/// `Connection: close`, so it closes that connection after answering.
+async fn counting_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::serve::ListenerExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let app = Router::new().route(
+        "/{*path}",
+        any(|req: Request| async move {
+            if req.uri().path().ends_with("/close") {
+                ([(axum::http::header::CONNECTION, "close")], "closing").into_response()
+            } else {
+                "kept".into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = accepted.clone();
+    let listener = listener.tap_io(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr.to_string(), accepted)
+}
+
+#[tokio::test]
+async fn a_client_connection_keeps_its_upstream_connection_and_a_closed_one_is_replaced() {
+    use std::sync::atomic::Ordering;
+    let (upstream, accepted) = counting_upstream().await;
+    let app = gateway_with(&[("ORGANIZATION_UPSTREAM", &upstream)]).await;
+    // One client connection (reqwest reuses it for sequential requests): one upstream connection.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let get = |path: &'static str| {
+        client
+            .get(app.url(Component::Gateway, path))
+            .header(KEY_HEADER, TEST_API_KEY)
+            .send()
+    };
+    for _ in 0..5 {
+        let resp = get("/organizations/a").await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap(), "kept");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    // The upstream closes its connection after this answer; `Connection` is hop-by-hop, so the
+    // client's connection stays open, and its next requests (a body-less GET and a POST with a
+    // body, which cannot be sent twice) go over a new upstream connection.
+    let resp = get("/organizations/close").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("connection").is_none());
+    assert_eq!(resp.text().await.unwrap(), "closing");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let resp = get("/organizations/b").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = get("/organizations/close").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = client
+        .post(app.url(Component::Gateway, "/organizations/c"))
+        .header(KEY_HEADER, TEST_API_KEY)
+        .body("a body")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "kept");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    // Another client connection gets upstream connections of its own.
+    let resp = reqwest::Client::new()
+        .get(app.url(Component::Gateway, "/organizations/d"))
+        .header(KEY_HEADER, TEST_API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]

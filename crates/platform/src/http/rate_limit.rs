@@ -20,6 +20,9 @@ use crate::auth::TokenKeys;
 use crate::cache::{Admission, Bucket, Cache, MemoryCache};
 use crate::config::ClientLimitsConfig;
 
+/// The `limit` of an admission when no rate is configured.
+const UNLIMITED: u32 = u32::MAX;
+
 static RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 static RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 static RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
@@ -40,9 +43,12 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// Adds the `RateLimit-*` headers this decision implies.
+    /// Adds the `RateLimit-*` headers this decision implies (none when no rate is configured).
     pub fn write_headers(&self, headers: &mut HeaderMap) {
         let (limit, remaining, reset) = match *self {
+            Decision::Allow {
+                limit: UNLIMITED, ..
+            } => return,
             Decision::Allow {
                 limit,
                 remaining,
@@ -194,8 +200,8 @@ impl Limiter {
             return match admission {
                 Admission::Blocked { retry_after_secs } => Decision::Blocked { retry_after_secs },
                 _ => Decision::Allow {
-                    limit: u32::MAX,
-                    remaining: u32::MAX,
+                    limit: UNLIMITED,
+                    remaining: UNLIMITED,
                     reset_secs: 0,
                 },
             };
@@ -256,6 +262,22 @@ mod tests {
             remaining,
             reset_secs: 1,
         }
+    }
+
+    #[test]
+    fn rate_limit_headers_are_written_only_when_a_rate_is_configured() {
+        let mut h = HeaderMap::new();
+        Decision::Allow {
+            limit: UNLIMITED,
+            remaining: UNLIMITED,
+            reset_secs: 0,
+        }
+        .write_headers(&mut h);
+        assert!(h.is_empty());
+        allow(7).write_headers(&mut h);
+        assert_eq!(h[&RATELIMIT_LIMIT], "10");
+        assert_eq!(h[&RATELIMIT_REMAINING], "7");
+        assert_eq!(h[&RATELIMIT_RESET], "1");
     }
 
     #[test]

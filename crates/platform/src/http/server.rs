@@ -68,12 +68,37 @@ pub fn bind_reuseport(
     listener.into_std().map_err(fail)
 }
 
-/// Builds one worker's application.
-pub type AppFactory = std::sync::Arc<dyn Fn() -> Result<Router, String> + Send + Sync>;
+/// The service answering one connection's requests.
+pub type ConnService = tower::util::BoxCloneSyncService<
+    axum::extract::Request,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+
+/// Makes the service for a connection from the given peer.
+pub type MakeConnService = std::sync::Arc<dyn Fn(SocketAddr) -> ConnService + Send + Sync>;
+
+/// Builds one worker's [`MakeConnService`].
+pub type AppFactory = std::sync::Arc<dyn Fn() -> Result<MakeConnService, String> + Send + Sync>;
+
+/// Connections served by `app`, which sees each request's peer as `ConnectInfo`.
+pub fn router_service(app: Router) -> MakeConnService {
+    use tower::ServiceExt;
+    std::sync::Arc::new(move |peer| {
+        ConnService::new(
+            app.clone()
+                .map_request(move |mut req: axum::extract::Request| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                }),
+        )
+    })
+}
 
 /// Serves on `workers` threads, each with a single-threaded runtime, its own socket listening on
 /// `first`'s address (`SO_REUSEPORT`: the kernel spreads connections between them) and its own
-/// application from `make_app`. A request, the upstream connection it uses and their wake-ups then
+/// connection services from `make_app`. A request, the upstream connection it uses and their wake-ups then
 /// stay on one thread, as in nginx's worker model, which is what a forwarding proxy needs to be
 /// fast. Returns when every worker has stopped after `shutdown`.
 pub async fn serve_workers(
@@ -110,7 +135,7 @@ pub async fn serve_workers(
                     let result = async {
                         listener.set_nonblocking(true)?;
                         let listener = TcpListener::from_std(listener)?;
-                        serve(listener, app, shutdown).await
+                        serve_connections(listener, None, app, shutdown).await
                     }
                     .await;
                     if let Err(e) = result {
@@ -173,10 +198,19 @@ pub async fn serve_tls(
     tls: std::sync::Arc<rustls::ServerConfig>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use tower::ServiceExt;
-
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_connections(listener, Some(acceptor), router_service(app), shutdown).await
+}
+
+/// Serves each connection accepted on `listener` (over TLS with `tls`) with the service `make`
+/// builds for it (HTTP/1.1, or HTTP/2 when the client speaks it), until `shutdown`; then lets open
+/// connections finish their requests (up to 30 s).
+pub async fn serve_connections(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    make: MakeConnService,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -189,33 +223,25 @@ pub async fn serve_tls(
                 }
             },
         };
+        // Small request/response exchanges must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
+        let service = make(peer);
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    app.clone().oneshot(req.map(axum::body::Body::new))
-                },
-            );
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        match tls.clone() {
+            None => {
+                tokio::spawn(serve_connection(tcp, peer, service, watcher));
             }
-        });
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(stream)) => serve_connection(stream, peer, service, watcher).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => {}
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
@@ -225,4 +251,25 @@ pub async fn serve_tls(
         tracing::warn!("connections still open 30 s after shutdown; closing them");
     }
     Ok(())
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    service: ConnService,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tower::ServiceExt;
+
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        service.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
