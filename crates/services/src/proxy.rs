@@ -250,9 +250,15 @@ impl Pinned {
     /// At most this many idle connections are kept.
     const MAX_IDLE: usize = 8;
 
+    /// A kept connection to `authority` that can take a request now. One still busy with an
+    /// earlier response (an HTTP/2 client's concurrent requests) is left for later rather than
+    /// waited for; closed ones are dropped.
     fn take(&self, authority: &Authority) -> Option<SendRequest<Body>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let i = idle.iter().position(|(a, _)| a == authority)?;
+        idle.retain(|(_, s)| !s.is_closed());
+        let i = idle
+            .iter()
+            .position(|(a, s)| a == authority && s.is_ready())?;
         Some(idle.swap_remove(i).1)
     }
 
