@@ -288,7 +288,9 @@ async fn connect(
         Ok(Ok(Ok(tcp))) => tcp,
     };
     let _ = tcp.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_BUF_SIZE)
+        .handshake(TokioIo::new(tcp))
         .await
         .map_err(|e| ForwardError::Failed(e.to_string()))?;
     tokio::spawn(async move {
@@ -298,6 +300,10 @@ async fn connect(
     });
     Ok(sender)
 }
+
+/// The most an upstream connection buffers each way (hyper's default is about 400 KiB): a streamed
+/// body then holds at most a few of these in memory per connection.
+const MAX_BUF_SIZE: usize = 64 * 1024;
 
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

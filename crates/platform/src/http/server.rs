@@ -267,7 +267,10 @@ async fn serve_connection<I>(
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         service.clone().oneshot(req.map(axum::body::Body::new))
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // Each chunk of a streamed request body holds on to the read buffer it was cut from while it
+    // waits to be sent on; smaller buffers keep a proxied upload's memory low.
+    builder.http1().max_buf_size(64 * 1024);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
