@@ -102,6 +102,9 @@ struct Gateway {
     abuse_threshold: i64,
     abuse_block: Duration,
     proto: &'static str,
+    /// Whether the common case is forwarded before the router: not with CORS configured, whose
+    /// headers every answer needs.
+    fast_path: bool,
 }
 
 /// A layer function.
@@ -127,13 +130,11 @@ pub fn front(
 ) -> Result<MakeConnService, String> {
     let (routes, inner, _, gateway) = parts(platform, local)?;
     let app = hg_platform::http::server::component_app(Component::Gateway, platform, routes, inner);
-    let fast = platform.settings.gateway.cors_origins.is_empty();
     Ok(Arc::new(move |peer| {
         ConnService::new(Front {
             gateway: gateway.clone(),
             app: app.clone(),
             peer,
-            fast,
             pinned: Arc::new(Pinned::default()),
         })
     }))
@@ -145,8 +146,6 @@ struct Front {
     gateway: Arc<Gateway>,
     app: Router,
     peer: SocketAddr,
-    /// Whether the fast path is on (not with CORS, whose headers every answer needs).
-    fast: bool,
     pinned: Arc<Pinned>,
 }
 
@@ -168,7 +167,7 @@ impl tower::Service<Request> for Front {
         use tower::ServiceExt;
         let this = self.clone();
         Box::pin(async move {
-            let mut req = if this.fast {
+            let mut req = if this.gateway.fast_path {
                 match fast(&this.gateway, this.peer, req, Some(&this.pinned)).await {
                     Ok(resp) => return Ok(resp),
                     Err(req) => req,
@@ -214,6 +213,7 @@ fn parts(
         abuse_threshold: i64::from(cfg.abuse_threshold),
         abuse_block: cfg.abuse_block,
         proto: if cfg.tls.is_some() { "https" } else { "http" },
+        fast_path: cfg.cors_origins.is_empty(),
     });
     let doc = openapi_document()?;
     let routes = Router::new()
@@ -237,13 +237,11 @@ fn parts(
             None => app,
         }
     };
-    // With CORS configured, every answer needs its headers: no fast path then.
-    let with_cors = !cfg.cors_origins.is_empty();
     let outer = move |app: Router| {
-        if with_cors {
-            app
-        } else {
+        if fast.fast_path {
             app.layer(middleware::from_fn_with_state(fast, fast_path))
+        } else {
+            app
         }
     };
     Ok((routes, Box::new(layers), Box::new(outer), handle))

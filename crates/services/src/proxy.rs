@@ -1,7 +1,9 @@
 //! Forwarding HTTP requests to another server, used by the gateway (to the services) and by the admin
 //! component's public API edge (to the gateway): method, path, query, end-to-end headers and body go
 //! through unchanged and streamed both ways; hop-by-hop headers are dropped; `X-Forwarded-For`,
-//! `X-Forwarded-Proto` and `X-Request-ID` are set. Connections are pooled and kept alive.
+//! `X-Forwarded-Proto` and `X-Request-ID` are set. Connections are kept alive: in a shared pool
+//! ([`Forwarder::forward`]), or per client connection ([`Forwarder::forward_pinned`], the gateway's
+//! plain-HTTP workers).
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -209,15 +211,16 @@ impl Forwarder {
         let mut replay = Replay::of(&parts, &body);
         let deadline = tokio::time::Instant::now() + target.timeout;
         let authority = &target.origin.authority;
+        let connect = || connect(authority, deadline, target.timeout);
         let (mut sender, mut reused) = match pinned.take(authority) {
             Some(s) => (s, true),
-            None => (connect(authority, deadline, target.timeout).await?, false),
+            None => (connect().await?, false),
         };
         let mut upstream = http::Request::from_parts(parts, body);
         let response = loop {
             // A kept connection the upstream has closed since is found out here, before sending.
             if sender.ready().await.is_err() {
-                sender = connect(authority, deadline, target.timeout).await?;
+                sender = connect().await?;
                 reused = false;
             }
             match tokio::time::timeout_at(deadline, sender.send_request(upstream)).await {
@@ -227,7 +230,7 @@ impl Forwarder {
                     Some(again) => {
                         tracing::debug!(error = %e, "kept upstream connection failed; sending again");
                         upstream = again.request();
-                        sender = connect(authority, deadline, target.timeout).await?;
+                        sender = connect().await?;
                         reused = false;
                     }
                     None => return Err(ForwardError::Failed(e.to_string())),
@@ -289,7 +292,7 @@ async fn connect(
     };
     let _ = tcp.set_nodelay(true);
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .max_buf_size(MAX_BUF_SIZE)
+        .max_buf_size(hg_platform::http::server::MAX_BUF_SIZE)
         .handshake(TokioIo::new(tcp))
         .await
         .map_err(|e| ForwardError::Failed(e.to_string()))?;
@@ -300,10 +303,6 @@ async fn connect(
     });
     Ok(sender)
 }
-
-/// The most an upstream connection buffers each way (hyper's default is about 400 KiB): a streamed
-/// body then holds at most a few of these in memory per connection.
-const MAX_BUF_SIZE: usize = 64 * 1024;
 
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

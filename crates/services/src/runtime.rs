@@ -71,13 +71,8 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
         let listener = match listener {
             Listener::Workers(first) => {
                 let (platform, addrs) = (platform.clone(), addrs.clone());
-                let factory: server::AppFactory = std::sync::Arc::new(move || {
-                    if c == Component::Gateway {
-                        crate::gateway::front(&platform, &addrs)
-                    } else {
-                        crate::app(c, &platform, &addrs).map(server::router_service)
-                    }
-                });
+                let factory: server::WorkerFactory =
+                    std::sync::Arc::new(move || crate::gateway::front(&platform, &addrs));
                 let workers = gateway.workers;
                 tasks.spawn(async move {
                     if let Err(e) = server::serve_workers(c, first, workers, factory, shutdown).await {

@@ -79,10 +79,15 @@ pub type ConnService = tower::util::BoxCloneSyncService<
 pub type MakeConnService = std::sync::Arc<dyn Fn(SocketAddr) -> ConnService + Send + Sync>;
 
 /// Builds one worker's [`MakeConnService`].
-pub type AppFactory = std::sync::Arc<dyn Fn() -> Result<MakeConnService, String> + Send + Sync>;
+pub type WorkerFactory = std::sync::Arc<dyn Fn() -> Result<MakeConnService, String> + Send + Sync>;
+
+/// The most a served connection buffers each way (hyper's default is about 400 KiB). Each chunk of a
+/// streamed body holds on to the buffer it was cut from while it waits to be sent on, so smaller
+/// buffers keep a proxied upload's memory low.
+pub const MAX_BUF_SIZE: usize = 64 * 1024;
 
 /// Connections served by `app`, which sees each request's peer as `ConnectInfo`.
-pub fn router_service(app: Router) -> MakeConnService {
+fn router_service(app: Router) -> MakeConnService {
     use tower::ServiceExt;
     std::sync::Arc::new(move |peer| {
         ConnService::new(
@@ -98,14 +103,14 @@ pub fn router_service(app: Router) -> MakeConnService {
 
 /// Serves on `workers` threads, each with a single-threaded runtime, its own socket listening on
 /// `first`'s address (`SO_REUSEPORT`: the kernel spreads connections between them) and its own
-/// connection services from `make_app`. A request, the upstream connection it uses and their wake-ups then
-/// stay on one thread, as in nginx's worker model, which is what a forwarding proxy needs to be
-/// fast. Returns when every worker has stopped after `shutdown`.
+/// connection services from `make_app`. A request, the upstream connection it uses and their
+/// wake-ups then stay on one thread, as in nginx's worker model, which is what a forwarding proxy
+/// needs to be fast. Returns when every worker has stopped after `shutdown`.
 pub async fn serve_workers(
     component: Component,
     first: std::net::TcpListener,
     workers: usize,
-    make_app: AppFactory,
+    make_app: WorkerFactory,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     let addr = first
@@ -268,9 +273,7 @@ async fn serve_connection<I>(
         service.clone().oneshot(req.map(axum::body::Body::new))
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // Each chunk of a streamed request body holds on to the read buffer it was cut from while it
-    // waits to be sent on; smaller buffers keep a proxied upload's memory low.
-    builder.http1().max_buf_size(64 * 1024);
+    builder.http1().max_buf_size(MAX_BUF_SIZE);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
