@@ -100,7 +100,8 @@ impl PgBinaries {
     }
 
     /// Starts the cluster in `dir` with server `options` (`-p 5433 -c ssl=on …`), logging to `log`,
-    /// and waits until it accepts connections.
+    /// and waits until it accepts connections (up to two minutes: a start takes about a second, but
+    /// far longer on a machine busy with disk writes, and giving up early helps nobody).
     pub fn start(&self, dir: &Path, log: &Path, options: &str) -> Result<(), String> {
         if !log.exists() {
             std::fs::write(log, b"").map_err(|e| format!("{}: {e}", log.display()))?;
@@ -112,7 +113,7 @@ impl PgBinaries {
                 .arg(dir)
                 .arg("-l")
                 .arg(log)
-                .args(["-w", "-t", "30", "-o", options, "start"]),
+                .args(["-w", "-t", "120", "-o", options, "start"]),
             "pg_ctl start",
         )
         .map_err(|e| format!("{e} (see {})", log.display()))

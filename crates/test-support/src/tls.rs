@@ -10,12 +10,22 @@ use std::time::{Duration, Instant};
 use hg_platform::certs::DevCa;
 use hg_platform::localpg::PgBinaries;
 
-/// A free TCP port on loopback (released before use; fine for tests).
+/// A free TCP port on loopback (released before use; fine for tests). A port is handed out once per
+/// test process: the kernel may offer a port again as soon as it is released, and two tests running
+/// at once must not both be told to listen on it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 fn scratch_dir(kind: &str) -> PathBuf {

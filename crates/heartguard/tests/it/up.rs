@@ -38,10 +38,22 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
     let client = crate::support::client();
     for (c, port) in &ports {
         let url = format!("http://127.0.0.1:{port}/health");
-        assert!(
-            wait_for_200(&client, &url, 120).await,
-            "{c} never answered {url}"
-        );
+        // Provisioning a cluster, migrating and seeding take a while on a busy machine; a process
+        // that gave up is reported with what it printed rather than waited for.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        while !wait_for_200(&client, &url, 1).await {
+            let exited = child.try_wait().expect("the child's status");
+            if exited.is_some() || std::time::Instant::now() > deadline {
+                let output = output_of(child);
+                let pg_log = std::fs::read_to_string(data_dir.join("postgres.log"));
+                let _ = std::fs::remove_dir_all(&data_dir);
+                panic!(
+                    "{c} never answered {url} (exit: {exited:?})\n{}\n--- postgres.log ---\n{}",
+                    output,
+                    pg_log.unwrap_or_default()
+                );
+            }
+        }
         let body: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
         assert_eq!(body["service"], c.name());
     }
@@ -85,6 +97,28 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
         .mode();
     assert_eq!(mode & 0o777, 0o600);
     std::fs::remove_dir_all(&data_dir).unwrap();
+}
+
+/// Everything a child wrote, after stopping it if it still runs.
+fn output_of(mut child: std::process::Child) -> String {
+    if child.try_wait().ok().flatten().is_none() {
+        sigterm(child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    out.push_str("\n--- stderr ---\n");
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut out);
+    }
+    out
 }
 
 #[tokio::test]
