@@ -278,10 +278,24 @@ impl Cache for RedisCache {
 /// A stored value and when it expires.
 type Entry = (Vec<u8>, Option<Instant>);
 
-/// The in-process cache of single-process mode: same contract, one process.
-#[derive(Default)]
+/// The in-process cache of single-process mode (and the rate limiter's fallback): same contract,
+/// one process.
 pub struct MemoryCache {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
+    sweep_every: Duration,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    /// When expired entries nobody asked for are next removed.
+    next_sweep: Option<Instant>,
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self::with_sweep_interval(Duration::from_secs(1))
+    }
 }
 
 impl MemoryCache {
@@ -290,22 +304,43 @@ impl MemoryCache {
         Self::default()
     }
 
-    fn live<R>(&self, f: impl FnOnce(&mut HashMap<String, Entry>) -> R) -> R {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+    /// An empty cache that removes expired entries nobody asks for every `sweep_every`.
+    fn with_sweep_interval(sweep_every: Duration) -> Self {
+        Self {
+            entries: Mutex::new(Entries::default()),
+            sweep_every,
+        }
+    }
+
+    /// Runs `f` on the entries with `keys` expired exactly. The rest are swept now and then rather
+    /// than on every call, so that a request does not pay for every other client's bucket.
+    fn live<R>(&self, keys: &[&str], f: impl FnOnce(&mut HashMap<String, Entry>) -> R) -> R {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let Entries { map, next_sweep } = &mut *entries;
         let now = Instant::now();
-        map.retain(|_, (_, exp)| exp.is_none_or(|e| e > now));
-        f(&mut map)
+        let expired = |exp: &Option<Instant>| exp.is_some_and(|e| e <= now);
+        if next_sweep.is_none_or(|t| now >= t) {
+            map.retain(|_, (_, exp)| !expired(exp));
+            *next_sweep = Some(now + self.sweep_every);
+        } else {
+            for key in keys {
+                if map.get(*key).is_some_and(|(_, exp)| expired(exp)) {
+                    map.remove(*key);
+                }
+            }
+        }
+        f(map)
     }
 }
 
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        Ok(self.live(|m| m.get(key).map(|(v, _)| v.clone())))
+        Ok(self.live(&[key], |m| m.get(key).map(|(v, _)| v.clone())))
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
-        Ok(self.live(|m| {
+        Ok(self.live(keys, |m| {
             keys.iter()
                 .map(|k| m.get(*k).map(|(v, _)| v.clone()))
                 .collect()
@@ -314,17 +349,17 @@ impl Cache for MemoryCache {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), CacheError> {
         let exp = ttl.map(|t| Instant::now() + t);
-        self.live(|m| m.insert(key.to_owned(), (value.to_vec(), exp)));
+        self.live(&[key], |m| m.insert(key.to_owned(), (value.to_vec(), exp)));
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
-        self.live(|m| m.remove(key));
+        self.live(&[key], |m| m.remove(key));
         Ok(())
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
-        Ok(self.live(|m| {
+        Ok(self.live(&[key], |m| {
             let entry = m
                 .entry(key.to_owned())
                 .or_insert_with(|| (b"0".to_vec(), Some(Instant::now() + ttl)));
@@ -344,7 +379,7 @@ impl Cache for MemoryCache {
         bucket_key: &str,
         bucket: Option<Bucket>,
     ) -> Result<Admission, CacheError> {
-        Ok(self.live(|m| {
+        Ok(self.live(&[block_key, bucket_key], |m| {
             let now = Instant::now();
             if let Some((_, Some(exp))) = m.get(block_key) {
                 return Admission::Blocked {
@@ -409,6 +444,24 @@ mod tests {
         assert_eq!(c.get("a").await.unwrap(), Some(b"1".to_vec()));
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert_eq!(c.get("a").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn memory_cache_sweeps_expired_entries_nobody_asks_for() {
+        let c = MemoryCache::with_sweep_interval(Duration::from_millis(300));
+        c.set("old", b"1", Some(Duration::from_millis(10)))
+            .await
+            .unwrap();
+        c.set("kept", b"1", None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Not yet swept: "old" is only gone for whoever asks for it.
+        c.get("kept").await.unwrap();
+        assert_eq!(c.entries.lock().unwrap().map.len(), 2);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.get("kept").await.unwrap();
+        let entries = c.entries.lock().unwrap();
+        assert!(!entries.map.contains_key("old"));
+        assert!(entries.map.contains_key("kept"));
     }
 
     #[tokio::test]

@@ -59,6 +59,8 @@ pub enum ForwardError {
 pub struct Origin {
     scheme: Scheme,
     authority: Authority,
+    /// `authority` as a `Host` header.
+    host: HeaderValue,
 }
 
 impl Origin {
@@ -76,7 +78,13 @@ impl Origin {
                         .as_ref()
                         .is_none_or(|p| p.as_str() == "/") =>
             {
-                Ok(Self { scheme, authority })
+                let host = HeaderValue::from_str(authority.as_str())
+                    .map_err(|e| format!("{text:?}: not a valid host: {e}"))?;
+                Ok(Self {
+                    scheme,
+                    authority,
+                    host,
+                })
             }
             _ => Err(format!(
                 "{text:?} is not an http(s) origin (scheme://host:port)"
@@ -205,9 +213,7 @@ impl Forwarder {
         prepare(&mut parts, &target);
         parts.uri = Uri::try_from(target.path_and_query)
             .map_err(|e| ForwardError::Failed(format!("bad upstream URI: {e}")))?;
-        let host = HeaderValue::from_str(target.origin.authority.as_str())
-            .map_err(|e| ForwardError::Failed(format!("bad upstream host: {e}")))?;
-        parts.headers.insert(HOST, host);
+        parts.headers.insert(HOST, target.origin.host.clone());
         let mut replay = Replay::of(&parts, &body);
         let deadline = tokio::time::Instant::now() + target.timeout;
         let authority = &target.origin.authority;
@@ -400,17 +406,17 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
-    let chain = headers
+    use std::fmt::Write as _;
+    let mut value = String::with_capacity(48);
+    for hop in headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let value = if chain.is_empty() {
-        peer.to_string()
-    } else {
-        format!("{chain}, {peer}")
-    };
+    {
+        value.push_str(hop);
+        value.push_str(", ");
+    }
+    let _ = write!(value, "{peer}");
     if let Ok(v) = HeaderValue::from_str(&value) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }

@@ -204,6 +204,28 @@ async fn requests_are_forwarded_unchanged_with_aliases_rewritten_and_forwarding_
         h.get(KEY_HEADER).is_none(),
         "the internal key was forwarded to a service"
     );
+
+    // Without an id of its own, a request gets a generated one (a UUIDv7), the same upstream and
+    // back.
+    let resp = get_with_key(&app, "/orgs/1").await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+    assert_eq!(body(resp).await["headers"]["x-request-id"], id.as_str());
+
+    // Forwarded requests are counted like every other request.
+    let metrics = get_with_key(&app, "/metrics").await.text().await.unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("http_requests_total{")
+                && l.contains("component=\"gateway\"")
+                && l.contains("method=\"PATCH\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no count of the forwarded PATCH:\n{metrics}"));
+    let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1.0, "{line}");
 }
 
 /// An upstream that counts the connections it accepts; `/organizations/close` answers with

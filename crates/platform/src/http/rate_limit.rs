@@ -142,7 +142,11 @@ impl Limiter {
     /// Decides for a request from `ip`.
     pub async fn check(&self, ip: IpAddr) -> Decision {
         let block = self.block_key(ip);
-        let bucket_key = format!("{}:rl:{ip}", self.scope);
+        // Without a rate there is no bucket to name.
+        let bucket_key = match self.bucket {
+            Some(_) => format!("{}:rl:{ip}", self.scope),
+            None => String::new(),
+        };
         self.decide(&block, &bucket_key).await
     }
 
