@@ -529,26 +529,6 @@ async fn fast(
     Ok(resp)
 }
 
-impl Gateway {
-    /// The fast path's `http_requests_total` for `method` and `status` (labelled as the standard
-    /// layers label the requests they see).
-    fn forwarded_counter(&self, method: &'static str, status: StatusCode) -> metrics::Counter {
-        let mut known = self.forwarded.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, _, c)) = known.iter().find(|(m, s, _)| *m == method && *s == status) {
-            return c.clone();
-        }
-        let counter = metrics::counter!(
-            "http_requests_total",
-            "component" => "gateway",
-            "method" => method,
-            "route" => "/{*path}",
-            "status" => status_label(status),
-        );
-        known.push((method, status, counter.clone()));
-        counter
-    }
-}
-
 fn method_label(m: &Method) -> &'static str {
     match *m {
         Method::GET => "GET",
@@ -597,6 +577,24 @@ async fn forward(State(gw): State<Arc<Gateway>>, Peer(peer): Peer, req: Request)
 }
 
 impl Gateway {
+    /// The fast path's `http_requests_total` for `method` and `status` (labelled as the standard
+    /// layers label the requests they see).
+    fn forwarded_counter(&self, method: &'static str, status: StatusCode) -> metrics::Counter {
+        let mut known = self.forwarded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, c)) = known.iter().find(|(m, s, _)| *m == method && *s == status) {
+            return c.clone();
+        }
+        let counter = metrics::counter!(
+            "http_requests_total",
+            "component" => "gateway",
+            "method" => method,
+            "route" => "/{*path}",
+            "status" => status_label(status),
+        );
+        known.push((method, status, counter.clone()));
+        counter
+    }
+
     /// Routes `req` by its first path segment and forwards it to that service's upstream (over
     /// `pinned`'s connections when given).
     async fn forward(&self, peer: SocketAddr, req: Request, pinned: Option<&Pinned>) -> Response {
