@@ -698,6 +698,48 @@ impl GatewayConfig {
     }
 }
 
+/// How every listener treats slow, idle and numerous clients (spec/04 "Rate limiting"). Reads:
+///
+/// * `HTTP_HEADER_TIMEOUT_SECS` (default 10) — from the first byte of a request, how long the client
+///   has to send the whole request head; also how long a new connection may stay silent;
+/// * `HTTP_BODY_TIMEOUT_SECS` (default 60) — from the end of the head, how long the whole request
+///   body may take to arrive; a late body is answered 400 `HG-BODY-TIMEOUT`;
+/// * `HTTP_IDLE_TIMEOUT_SECS` (default 60) — how long a kept-alive connection may wait between
+///   requests;
+/// * `HTTP_MAX_CONNECTIONS` (default 1024) — open connections per listener; beyond it a new
+///   connection is answered 503 and closed at once.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    /// Time to send a request head.
+    pub header_timeout: std::time::Duration,
+    /// Time to send a request body.
+    pub body_timeout: std::time::Duration,
+    /// Time a connection may sit between requests.
+    pub idle_timeout: std::time::Duration,
+    /// Open connections per listener.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self::from_env(&EnvSource::default(), &mut ConfigError::default())
+    }
+}
+
+impl ConnectionConfig {
+    fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        let secs = |name: &str, default: u64, errors: &mut ConfigError| {
+            std::time::Duration::from_secs(parse_num(src, name, default, (1, 3600), errors))
+        };
+        Self {
+            header_timeout: secs("HTTP_HEADER_TIMEOUT_SECS", 10, errors),
+            body_timeout: secs("HTTP_BODY_TIMEOUT_SECS", 60, errors),
+            idle_timeout: secs("HTTP_IDLE_TIMEOUT_SECS", 60, errors),
+            max_connections: parse_num(src, "HTTP_MAX_CONNECTIONS", 1024, (1, 1_000_000), errors),
+        }
+    }
+}
+
 /// Request rate limits of the gateway and the admin component, and which peers may speak for a client.
 /// Reads `RATE_LIMIT_PER_MINUTE` (default 1200; 0 turns limiting off), `RATE_LIMIT_BURST` (default
 /// 200) and `TRUSTED_PROXIES` (comma-separated IP addresses or CIDR ranges whose `X-Forwarded-For` is
@@ -1135,6 +1177,7 @@ pub struct Settings {
     pub media: MediaConfig,
     pub telemetry: TelemetryConfig,
     pub limits: ClientLimitsConfig,
+    pub connections: ConnectionConfig,
     pub auth: AuthConfig,
 }
 
@@ -1173,6 +1216,7 @@ impl Settings {
             media: MediaConfig::from_env(src, &mut errors),
             telemetry: TelemetryConfig::from_env(src, &mut errors),
             limits: ClientLimitsConfig::from_env(src, &mut errors),
+            connections: ConnectionConfig::from_env(src, &mut errors),
             auth: AuthConfig::from_env(src, &mut errors),
             http,
         };

@@ -110,6 +110,9 @@ async fn forward(State(edge): State<Arc<Edge>>, Peer(peer): Peer, req: Request) 
     let mut resp = match edge.forwarder.forward(req, target).await {
         Ok(resp) => resp,
         Err(err) => {
+            if let Some(answer) = err.client_error() {
+                return answer.into_response();
+            }
             tracing::warn!(error = %err, "gateway unreachable from the API edge");
             let error = match err {
                 ForwardError::Timeout(_) => ApiError::new(

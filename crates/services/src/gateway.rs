@@ -620,6 +620,19 @@ impl Gateway {
         } else {
             self.timeout
         };
+        // The service's own body limit, enforced here too: a service answering 413 before it has
+        // read a body the gateway is still sending would otherwise break the forward (502).
+        let limit = component.body_limit();
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let req = match declared {
+            Some(n) if n > limit as u64 => return ApiError::payload_too_large().into_response(),
+            Some(_) => req,
+            None => req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit))),
+        };
         let target = Target {
             origin,
             path_and_query: &path_and_query,
@@ -637,10 +650,13 @@ impl Gateway {
         match forwarded {
             Ok(resp) => resp,
             Err(err) => {
+                if let Some(answer) = err.client_error() {
+                    return answer.into_response();
+                }
                 let kind = match err {
                     ForwardError::Connect(_) => "unavailable",
                     ForwardError::Timeout(_) => "timeout",
-                    ForwardError::Failed(_) => "failed",
+                    ForwardError::Failed(_) | ForwardError::ClientBody(_) => "failed",
                 };
                 metrics::counter!("gateway_upstream_errors_total", "service" => component.name(), "kind" => kind)
                     .increment(1);
@@ -668,7 +684,7 @@ pub fn upstream_error(component: Component, err: &ForwardError) -> ApiError {
                 d.as_secs()
             ),
         ),
-        ForwardError::Failed(_) => ApiError::new(
+        ForwardError::Failed(_) | ForwardError::ClientBody(_) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "HG-GATEWAY-BAD-UPSTREAM",
             format!("the {component} service failed to answer"),

@@ -14,6 +14,7 @@ use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::response::Response;
 use hg_platform::http::client_ip::X_FORWARDED_FOR;
+use hg_platform::http::connection::{BodyProgress, BodyTimeout};
 use hg_platform::http::request_id::X_REQUEST_ID;
 use http::header::{CONNECTION, HOST};
 use http::uri::{Authority, Scheme};
@@ -51,6 +52,78 @@ pub enum ForwardError {
     /// The exchange broke after connecting.
     #[error("upstream failed: {0}")]
     Failed(String),
+    /// The client's request body failed while it was being forwarded: it came too slowly, was too
+    /// large or broke off. The upstream is not at fault.
+    #[error("the client's request body failed: {0:?}")]
+    ClientBody(ClientBody),
+}
+
+/// How a client's request body failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientBody {
+    /// It did not arrive within `HTTP_BODY_TIMEOUT_SECS`.
+    Timeout(Duration),
+    /// It was larger than the route accepts.
+    TooLarge,
+    /// The client broke it off or sent it malformed.
+    Broken,
+}
+
+impl ForwardError {
+    /// Classifies a failed exchange: the client's body, or the upstream.
+    fn of(err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut next = Some(err);
+        let mut user_body = false;
+        while let Some(e) = next {
+            if let Some(t) = e.downcast_ref::<BodyTimeout>() {
+                return Self::ClientBody(ClientBody::Timeout(t.0));
+            }
+            if e.is::<http_body_util::LengthLimitError>() {
+                return Self::ClientBody(ClientBody::TooLarge);
+            }
+            user_body |= e
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_user);
+            next = e.source();
+        }
+        if user_body {
+            Self::ClientBody(ClientBody::Broken)
+        } else {
+            Self::Failed(err.to_string())
+        }
+    }
+
+    /// The answer when the client, not the upstream, is at fault.
+    pub fn client_error(&self) -> Option<hg_platform::http::ApiError> {
+        use hg_platform::http::ApiError;
+        match self {
+            Self::ClientBody(ClientBody::Timeout(d)) => Some(ApiError::body_timeout(*d)),
+            Self::ClientBody(ClientBody::TooLarge) => Some(ApiError::payload_too_large()),
+            Self::ClientBody(ClientBody::Broken) => {
+                Some(ApiError::bad_payload("the request body could not be read"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Waits for an upstream's answer `fut`: as long as the client is still sending the request body
+/// (`progress`; bounded by `HTTP_BODY_TIMEOUT_SECS`), then at most `timeout` more. A slow client
+/// is thus never taken for a slow upstream.
+async fn answer<F: std::future::Future>(
+    fut: F,
+    progress: Option<&BodyProgress>,
+    timeout: Duration,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::pin!(fut);
+    if let Some(progress) = progress {
+        tokio::select! {
+            biased;
+            r = &mut fut => return Ok(r),
+            _ = progress.finished() => {}
+        }
+    }
+    tokio::time::timeout(timeout, fut).await
 }
 
 /// Where an upstream is: scheme and `host:port`, parsed once when the forwarder is set up rather
@@ -159,7 +232,9 @@ impl Forwarder {
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let connector = builder.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Well below the servers' HTTP_IDLE_TIMEOUT_SECS (default 60), so a kept connection is
+            // not reused just as the server closes it.
+            .pool_idle_timeout(Duration::from_secs(20))
             .pool_max_idle_per_host(256)
             .build(connector);
         Ok(Self { client })
@@ -177,10 +252,11 @@ impl Forwarder {
         // A pooled connection the upstream has just closed fails the request sent on it. A request
         // that is safe to repeat and has no body (nothing consumed) is sent once more.
         let mut replay = Replay::of(&parts, &body);
-        let deadline = tokio::time::Instant::now() + target.timeout;
+        let progress = parts.extensions.get::<BodyProgress>().cloned();
         let mut upstream = http::Request::from_parts(parts, body);
         let response = loop {
-            match tokio::time::timeout_at(deadline, self.client.request(upstream)).await {
+            let sent = self.client.request(upstream);
+            match answer(sent, progress.as_ref(), target.timeout).await {
                 Err(_) => return Err(ForwardError::Timeout(target.timeout)),
                 Ok(Err(e)) if e.is_connect() => return Err(ForwardError::Connect(e.to_string())),
                 Ok(Err(e)) => match replay.take() {
@@ -188,7 +264,7 @@ impl Forwarder {
                         tracing::debug!(error = %e, "upstream connection failed; sending again");
                         upstream = again.request();
                     }
-                    None => return Err(ForwardError::Failed(e.to_string())),
+                    None => return Err(ForwardError::of(&e)),
                 },
                 Ok(Ok(r)) => break r,
             }
@@ -215,6 +291,7 @@ impl Forwarder {
             .map_err(|e| ForwardError::Failed(format!("bad upstream URI: {e}")))?;
         parts.headers.insert(HOST, target.origin.host.clone());
         let mut replay = Replay::of(&parts, &body);
+        let progress = parts.extensions.get::<BodyProgress>().cloned();
         let deadline = tokio::time::Instant::now() + target.timeout;
         let authority = &target.origin.authority;
         let connect = || connect(authority, deadline, target.timeout);
@@ -229,7 +306,8 @@ impl Forwarder {
                 sender = connect().await?;
                 reused = false;
             }
-            match tokio::time::timeout_at(deadline, sender.send_request(upstream)).await {
+            let sent = sender.send_request(upstream);
+            match answer(sent, progress.as_ref(), target.timeout).await {
                 Err(_) => return Err(ForwardError::Timeout(target.timeout)),
                 Ok(Ok(r)) => break r,
                 Ok(Err(e)) => match replay.take().filter(|_| reused) {
@@ -239,7 +317,7 @@ impl Forwarder {
                         sender = connect().await?;
                         reused = false;
                     }
-                    None => return Err(ForwardError::Failed(e.to_string())),
+                    None => return Err(ForwardError::of(&e)),
                 },
             }
         };

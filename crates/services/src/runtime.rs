@@ -67,15 +67,15 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
     };
     let mut tasks = JoinSet::new();
     for (c, listener) in listeners {
-        let shutdown = platform.shutdown.clone();
         let listener = match listener {
             Listener::Workers(first) => {
+                let listening = server::Listening::of(c, platform);
                 let (platform, addrs) = (platform.clone(), addrs.clone());
                 let factory: server::WorkerFactory =
                     std::sync::Arc::new(move || crate::gateway::front(&platform, &addrs));
                 let workers = gateway.workers;
                 tasks.spawn(async move {
-                    if let Err(e) = server::serve_workers(c, first, workers, factory, shutdown).await {
+                    if let Err(e) = server::serve_workers(first, workers, factory, listening).await {
                         tracing::error!(component = c.name(), error = %e, "server stopped with an error");
                     }
                 });
@@ -84,6 +84,7 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
             Listener::Shared(l) => l,
         };
         let app = crate::app(c, platform, &addrs)?;
+        let listening = server::Listening::of(c, platform);
         let tls = if c == Component::Gateway {
             gateway_tls.clone()
         } else {
@@ -91,8 +92,8 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
         };
         tasks.spawn(async move {
             let result = match tls {
-                Some(tls) => server::serve_tls(listener, app, tls, shutdown).await,
-                None => server::serve(listener, app, shutdown).await,
+                Some(tls) => server::serve_tls(listener, app, tls, listening).await,
+                None => server::serve(listener, app, listening).await,
             };
             if let Err(e) = result {
                 tracing::error!(component = c.name(), error = %e, "server stopped with an error");

@@ -39,7 +39,11 @@ async fn probe_app() -> (TestApp, String) {
     let router = component_app(Component::Patient, &app.platform, routes, |r| r);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve(listener, router, app.platform.shutdown.clone()));
+    tokio::spawn(serve(
+        listener,
+        router,
+        hg_platform::http::server::Listening::of(Component::Patient, &app.platform),
+    ));
     (app, base)
 }
 

@@ -17,6 +17,7 @@ mod organizations;
 mod patients;
 mod readiness;
 mod schema;
+mod slow_clients;
 mod support;
 mod tls;
 mod up;

@@ -187,6 +187,40 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "HG-BAD-PAYLOAD", message)
     }
 
+    /// 400 `HG-BODY-TIMEOUT`: the body did not arrive within `HTTP_BODY_TIMEOUT_SECS`.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "HG-BODY-TIMEOUT",
+            format!(
+                "the request body did not arrive within {} s",
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// The answer to a request body that could not be read: 400 `HG-BODY-TIMEOUT` when it came too
+    /// slowly, 413 when it was too large, else 400 with `id` (the client broke off or sent a
+    /// malformed chunked body).
+    pub fn unreadable_body(err: &(dyn std::error::Error + 'static), id: &'static str) -> Self {
+        use super::connection::{BodyTimeout, caused_by};
+        let mut next = Some(err);
+        while let Some(e) = next {
+            if let Some(t) = e.downcast_ref::<BodyTimeout>() {
+                return Self::body_timeout(t.0);
+            }
+            next = e.source();
+        }
+        if caused_by::<http_body_util::LengthLimitError>(err) {
+            return Self::payload_too_large();
+        }
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            id,
+            "the request body could not be read",
+        )
+    }
+
     /// 400 `HG-VALIDATION` naming the offending fields (`details.fields`: field → problem).
     pub fn validation(fields: impl IntoIterator<Item = (String, String)>) -> Self {
         let fields: Map<String, Value> = fields

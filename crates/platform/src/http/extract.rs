@@ -60,7 +60,7 @@ where
             if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large()
             } else {
-                ApiError::bad_payload("the request body could not be read")
+                ApiError::unreadable_body(&rejection, "HG-BAD-PAYLOAD")
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -87,7 +87,7 @@ where
         if req.headers().get(CONTENT_TYPE).is_none() {
             let bytes = Bytes::from_request(req, state)
                 .await
-                .map_err(|_| ApiError::bad_payload("the request body could not be read"))?;
+                .map_err(|r| ApiError::unreadable_body(&r, "HG-BAD-PAYLOAD"))?;
             return if bytes.iter().all(u8::is_ascii_whitespace) {
                 Ok(None)
             } else {

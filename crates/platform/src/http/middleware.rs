@@ -129,12 +129,7 @@ pub async fn read_small_body(req: Request, next: Next) -> Response {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(_) => ApiError::new(
-            http::StatusCode::BAD_REQUEST,
-            "HG-BODY-UNREADABLE",
-            "the request body could not be read",
-        )
-        .into_response(),
+        Err(e) => ApiError::unreadable_body(&e, "HG-BODY-UNREADABLE").into_response(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! and serving with graceful shutdown.
 
 pub mod client_ip;
+pub mod connection;
 pub mod envelope;
 pub mod extract;
 pub mod health;

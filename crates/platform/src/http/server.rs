@@ -2,15 +2,19 @@
 //! `/metrics`) and serving it until shutdown, draining in-flight requests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::connection::{BodyProgress, ConnState, GuardedBody, GuardedIo, TimedBody};
 use super::health;
 use super::middleware::{method_not_allowed, not_found, standard_layers};
 use crate::component::Component;
+use crate::config::ConnectionConfig;
 use crate::context::Platform;
 
 /// The complete application of `component` around its own `routes`. `inner` wraps the routes (with
@@ -101,18 +105,45 @@ fn router_service(app: Router) -> MakeConnService {
     })
 }
 
+/// What a listener needs besides its service: its component (for metrics and logs), the connection
+/// limits (`HTTP_*`, see [`ConnectionConfig`]) and the shutdown signal.
+#[derive(Clone)]
+pub struct Listening {
+    /// The component served.
+    pub component: Component,
+    /// Timeouts and the connection bound.
+    pub limits: ConnectionConfig,
+    /// Open connections of this listener (shared by a component's worker threads).
+    pub open: Arc<Semaphore>,
+    /// Stops accepting when cancelled.
+    pub shutdown: CancellationToken,
+}
+
+impl Listening {
+    /// The settings of `component`'s listener under `platform`.
+    pub fn of(component: Component, platform: &Platform) -> Self {
+        let limits = platform.settings.connections.clone();
+        Self {
+            component,
+            open: Arc::new(Semaphore::new(limits.max_connections)),
+            limits,
+            shutdown: platform.shutdown.clone(),
+        }
+    }
+}
+
 /// Serves on `workers` threads, each with a single-threaded runtime, its own socket listening on
 /// `first`'s address (`SO_REUSEPORT`: the kernel spreads connections between them) and its own
 /// connection services from `make_app`. A request, the upstream connection it uses and their
 /// wake-ups then stay on one thread, as in nginx's worker model, which is what a forwarding proxy
-/// needs to be fast. Returns when every worker has stopped after `shutdown`.
+/// needs to be fast. Returns when every worker has stopped after shutdown.
 pub async fn serve_workers(
-    component: Component,
     first: std::net::TcpListener,
     workers: usize,
     make_app: WorkerFactory,
-    shutdown: CancellationToken,
+    listening: Listening,
 ) -> Result<(), String> {
+    let component = listening.component;
     let addr = first
         .local_addr()
         .map_err(|e| format!("{component}: {e}"))?;
@@ -123,7 +154,7 @@ pub async fn serve_workers(
     let mut done = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let app = make_app()?;
-        let shutdown = shutdown.clone();
+        let listening = listening.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         done.push(rx);
         std::thread::Builder::new()
@@ -140,7 +171,7 @@ pub async fn serve_workers(
                     let result = async {
                         listener.set_nonblocking(true)?;
                         let listener = TcpListener::from_std(listener)?;
-                        serve_connections(listener, None, app, shutdown).await
+                        serve_connections(listener, None, app, listening).await
                     }
                     .await;
                     if let Err(e) = result {
@@ -157,23 +188,13 @@ pub async fn serve_workers(
     Ok(())
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish.
+/// Serves `app` on `listener` until shutdown, then lets in-flight requests finish (up to 30 s).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    shutdown: CancellationToken,
+    listening: Listening,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Small request/response exchanges must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    serve_connections(listener, None, router_service(app), listening).await
 }
 
 /// Server-side TLS from a PEM certificate chain and key (HTTP/1.1 and HTTP/2 by ALPN).
@@ -195,55 +216,95 @@ pub fn tls_config(
     Ok(std::sync::Arc::new(config))
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown`, then lets open connections finish their
+/// Serves `app` over TLS on `listener` until shutdown, then lets open connections finish their
 /// requests (up to 30 s).
 pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
     tls: std::sync::Arc<rustls::ServerConfig>,
-    shutdown: CancellationToken,
+    listening: Listening,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    serve_connections(listener, Some(acceptor), router_service(app), shutdown).await
+    serve_connections(listener, Some(acceptor), router_service(app), listening).await
+}
+
+/// The answer to a connection beyond `HTTP_MAX_CONNECTIONS` (plain HTTP only; a TLS one is closed).
+fn too_many_connections() -> Vec<u8> {
+    let body = r#"{"status":"error","code":503,"error":{"id":"HG-TOO-MANY-CONNECTIONS","message":"the server has too many open connections; retry later"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// Serves each connection accepted on `listener` (over TLS with `tls`) with the service `make`
-/// builds for it (HTTP/1.1, or HTTP/2 when the client speaks it), until `shutdown`; then lets open
-/// connections finish their requests (up to 30 s).
+/// builds for it (HTTP/1.1, or HTTP/2 when the client speaks it), within the limits of
+/// `listening` (see [`super::connection`]), until shutdown; then lets open connections finish
+/// their requests (up to 30 s).
 pub async fn serve_connections(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     make: MakeConnService,
-    shutdown: CancellationToken,
+    listening: Listening,
 ) -> std::io::Result<()> {
+    let component = listening.component.name();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let limits = Arc::new(listening.limits);
     loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
+        let (mut tcp, peer) = tokio::select! {
+            _ = listening.shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
+                    // Out of descriptors, say: let some close before trying again.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
+        };
+        let Ok(permit) = listening.open.clone().try_acquire_owned() else {
+            metrics::counter!("http_connections_rejected_total", "component" => component)
+                .increment(1);
+            tracing::warn!(%peer, "too many open connections; refusing one");
+            let plain = tls.is_none();
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                if plain {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        let _ = tcp.write_all(&too_many_connections()).await;
+                        let _ = tcp.shutdown().await;
+                    })
+                    .await;
+                }
+            });
+            continue;
         };
         // Small request/response exchanges must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let service = make(peer);
         let watcher = graceful.watcher();
+        let limits = limits.clone();
         match tls.clone() {
             None => {
-                tokio::spawn(serve_connection(tcp, peer, service, watcher));
+                tokio::spawn(async move {
+                    serve_connection(tcp, peer, service, watcher, &limits, component).await;
+                    drop(permit);
+                });
             }
             Some(acceptor) => {
                 tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    {
-                        Ok(Ok(stream)) => serve_connection(stream, peer, service, watcher).await,
+                    let handshake = limits.header_timeout.max(Duration::from_secs(1));
+                    match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, service, watcher, &limits, component)
+                                .await
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => {}
                     }
+                    drop(permit);
                 });
             }
         }
@@ -263,19 +324,50 @@ async fn serve_connection<I>(
     peer: SocketAddr,
     service: ConnService,
     watcher: hyper_util::server::graceful::Watcher,
+    limits: &ConnectionConfig,
+    component: &'static str,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use tower::ServiceExt;
 
+    let state = ConnState::new(limits);
+    let body_timeout = limits.body_timeout;
+    let conn_state = state.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        service.clone().oneshot(req.map(axum::body::Body::new))
+        let in_flight = conn_state.begin();
+        let progress = BodyProgress::default();
+        let mut req = req.map(|b| {
+            axum::body::Body::new(TimedBody::new(
+                axum::body::Body::new(b),
+                body_timeout,
+                progress.clone(),
+            ))
+        });
+        req.extensions_mut().insert(progress);
+        let answer = service.clone().oneshot(req);
+        async move {
+            let resp = answer.await?;
+            Ok::<_, std::convert::Infallible>(
+                resp.map(|b| axum::body::Body::new(GuardedBody::new(b, in_flight))),
+            )
+        }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder.http1().max_buf_size(MAX_BUF_SIZE);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(GuardedIo::new(io, state.clone())), service);
+    tokio::select! {
+        result = watcher.watch(conn.into_owned()) => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        why = state.expired() => {
+            metrics::counter!("http_connections_timed_out_total", "component" => component, "reason" => why.label())
+                .increment(1);
+            tracing::debug!(%peer, reason = why.label(), "closing a connection that timed out");
+        }
     }
 }
