@@ -383,7 +383,8 @@ pub struct TeamPatient {
     pub risk_level: Option<String>,
 }
 
-/// Patients of a team that the caller can see.
+/// Patients of a team that the caller can see. Names and risk levels are patient data: the read is
+/// audited like the patient list (`PATIENT_LIST`).
 pub async fn patients(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -398,7 +399,19 @@ pub async fn patients(
     qb.push_bind(team);
     caller.scope.push_patient_filter(&mut qb, "p");
     qb.push(" order by p.person_name, p.id");
-    Ok(qb.build_query_as().fetch_all(conn).await?)
+    let rows: Vec<TeamPatient> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|p| p.id).collect();
+    caller
+        .audit(
+            conn,
+            "PATIENT_LIST",
+            "patient",
+            None,
+            Some(org),
+            json!({"count": ids.len(), "patient_ids": ids, "care_team_id": team}),
+        )
+        .await?;
+    Ok(rows)
 }
 
 /// Puts a patient of the organization in a team.

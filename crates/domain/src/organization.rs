@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::identity::{normalize_email, opaque_token};
+use crate::identity::normalize_email;
 use crate::records::{Caller, RecordError, optional_text, required_text};
 
 const NOT_FOUND: RecordError = RecordError::NotFound("HG-ORG-NOT-FOUND", "no such organization");
@@ -437,7 +437,10 @@ async fn member(conn: &mut PgConnection, org: Uuid, user: Uuid) -> Result<Member
     .ok_or(RecordError::NotFound("HG-MEMBER-NOT-FOUND", "no such member"))
 }
 
-/// Adds an existing user (by id or e-mail) to an organization.
+/// Asks someone to join an organization: never adds them at once. The person — given by e-mail,
+/// or by the id of a user the caller can already see — gets an invitation to accept (see
+/// [`invite`]); until they do, nothing about their account changes. The answer does not depend on
+/// whether the address has an account.
 pub async fn add_member(
     platform: &Platform,
     caller: &Caller,
@@ -445,53 +448,27 @@ pub async fn add_member(
     user: Option<Uuid>,
     email: Option<&str>,
     role: &str,
-) -> Result<Member, RecordError> {
-    let role = check_role(role)?;
-    let mut tx = platform.db.begin().await?;
-    get(&mut tx, caller, org).await?;
-    require_admin(caller, org)?;
-    let user_id: Option<Uuid> = match (user, email) {
+) -> Result<Invitation, RecordError> {
+    check_role(role)?;
+    let email = match (user, email) {
         (Some(id), _) => {
-            sqlx::query_scalar("select id from users where id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
+            let mut conn = platform.db.acquire().await?;
+            get(&mut conn, caller, org).await?;
+            require_admin(caller, org)?;
+            crate::user::get(&mut conn, caller, id)
+                .await
+                .map_err(|e| match e {
+                    RecordError::NotFound(..) => {
+                        RecordError::invalid("user_id", "no such user; invite them by e-mail")
+                    }
+                    other => other,
+                })?
+                .email
         }
-        (None, Some(e)) => {
-            let e = normalize_email(e).map_err(|p| RecordError::invalid("email", p))?;
-            sqlx::query_scalar("select id from users where lower(email) = lower($1)")
-                .bind(e)
-                .fetch_optional(&mut *tx)
-                .await?
-        }
+        (None, Some(e)) => e.to_owned(),
         (None, None) => return Err(RecordError::invalid("user_id", "give user_id or email")),
     };
-    let user_id = user_id.ok_or_else(|| {
-        RecordError::invalid(
-            if user.is_some() { "user_id" } else { "email" },
-            "no such user; invite them instead",
-        )
-    })?;
-    sqlx::query("insert into user_org_membership (org_id, user_id, org_role) values ($1, $2, $3)")
-        .bind(org)
-        .bind(user_id)
-        .bind(role)
-        .execute(&mut *tx)
-        .await?;
-    caller
-        .audit(
-            &mut tx,
-            "MEMBER_ADD",
-            "user",
-            Some(user_id),
-            Some(org),
-            json!({"org_role": role}),
-        )
-        .await?;
-    let m = member(&mut tx, org, user_id).await?;
-    tx.commit().await?;
-    revoke(platform, user_id).await?;
-    Ok(m)
+    invite(platform, caller, org, &email, role, None).await
 }
 
 async fn other_admins(conn: &mut PgConnection, org: Uuid, user: Uuid) -> Result<i64, RecordError> {
@@ -628,15 +605,6 @@ const INVITATION_COLUMNS: &str = "i.id, i.org_id, i.email, i.org_role,
          when i.expires_at <= now() then 'expired' else 'pending' end as status,
     i.expires_at, i.used_at, i.revoked_at, i.created_by, i.created_at";
 
-/// A newly created invitation: the token is shown once, here.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedInvitation {
-    #[serde(flatten)]
-    pub invitation: Invitation,
-    pub token: String,
-    pub link: String,
-}
-
 /// Sortable fields of invitation lists.
 pub const INVITATION_SORTS: &[SortField] = &[
     SortField {
@@ -651,8 +619,10 @@ pub const INVITATION_SORTS: &[SortField] = &[
     },
 ];
 
-/// Invites `email` to `org` with `role`, valid `ttl_hours` (1–720). The link is e-mailed through the
-/// `user.invited` event and returned once.
+/// Invites `email` to `org` with `role`, valid `ttl_hours` (1–720). The invitation link goes only
+/// to `email`: the `user.invited` event names the invitation, and its one-time token is made where
+/// the e-mail is sent (`identity::mail`), so no one else — the inviting admin included — can accept
+/// it. The answer is the same whether the address has an account or not.
 pub async fn invite(
     platform: &Platform,
     caller: &Caller,
@@ -660,7 +630,7 @@ pub async fn invite(
     email: &str,
     role: &str,
     ttl_hours: Option<i64>,
-) -> Result<CreatedInvitation, RecordError> {
+) -> Result<Invitation, RecordError> {
     let email = normalize_email(email).map_err(|p| RecordError::invalid("email", p))?;
     let role = check_role(role)?;
     let ttl = ttl_hours.unwrap_or(72);
@@ -668,35 +638,45 @@ pub async fn invite(
         return Err(RecordError::invalid("ttl_hours", "must be from 1 to 720"));
     }
     let mut tx = platform.db.begin().await?;
-    let organization = get(&mut tx, caller, org).await?;
+    get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
-    let (token, digest) = opaque_token();
+    // Someone already in this organization is not invited again (this organization's own fact).
+    let member: bool = sqlx::query_scalar(
+        "select exists (select 1 from user_org_membership m join users u on u.id = m.user_id
+                         where m.org_id = $1 and lower(u.email) = lower($2))",
+    )
+    .bind(org)
+    .bind(&email)
+    .fetch_one(&mut *tx)
+    .await?;
+    if member {
+        return Err(RecordError::Conflict {
+            id: "HG-ALREADY-MEMBER",
+            field: Some("email"),
+            message: "this address is already a member of the organization".into(),
+        });
+    }
     let invitation: Invitation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into org_invitations as i (org_id, email, org_role, token_hash, expires_at, created_by)
-         values ($1, $2, $3, $4, now() + make_interval(hours => $5::int), $6) returning {INVITATION_COLUMNS}"
+        "insert into org_invitations as i (org_id, email, org_role, expires_at, created_by)
+         values ($1, $2, $3, now() + make_interval(hours => $4::int), $5) returning {INVITATION_COLUMNS}"
     )))
     .bind(org)
     .bind(&email)
     .bind(role)
-    .bind(digest)
     .bind(ttl as i32)
     .bind(caller.id())
     .fetch_one(&mut *tx)
     .await?;
-    let link = format!(
-        "{}/accept-invitation?token={token}",
-        crate::identity::recovery::public_base(platform)
-    );
     enqueue(
         &mut tx,
         NewEvent {
-            event_type: "user.invited".into(),
+            event_type: crate::identity::mail::INVITED.into(),
             aggregate: "invitation".into(),
             aggregate_id: Some(invitation.id),
             org_id: Some(org),
             actor: Some(json!({"type": "user", "id": caller.id()})),
             request_id: caller.meta.request_id.clone(),
-            data: json!({"email": email, "org_role": role, "org_name": organization.name, "link": link, "expires_at": invitation.expires_at}),
+            data: json!({"invitation_id": invitation.id}),
         },
     )
     .await?;
@@ -711,11 +691,7 @@ pub async fn invite(
         )
         .await?;
     tx.commit().await?;
-    Ok(CreatedInvitation {
-        invitation,
-        token,
-        link,
-    })
+    Ok(invitation)
 }
 
 /// Invitations of an organization, optionally of one derived status.

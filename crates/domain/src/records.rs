@@ -173,10 +173,10 @@ const UNIQUE: &[(&str, &str, &str, &str)] = &[
         "an account with this e-mail address exists",
     ),
     (
-        "patients_email_key",
+        "patients_org_email_key",
         "email",
         "HG-EMAIL-TAKEN",
-        "a patient with this e-mail address exists",
+        "a patient of this organization has this e-mail address",
     ),
     (
         "devices_serial_key",

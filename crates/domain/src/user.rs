@@ -26,18 +26,23 @@ pub const ROLES: &[&str] = &["superadmin", "ops", "clinician", "caregiver"];
 /// Supported interface languages.
 pub const LOCALES: &[&str] = &["es-MX", "en"];
 
-/// A user as lists and detail pages show them.
+/// A user as lists and detail pages show them. An org_admin looking at someone else sees only
+/// what concerns their organizations: global roles, two-factor status and last login are left out
+/// (absent from the answer), as are memberships elsewhere (see [`memberships`]).
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub name: String,
     pub email: String,
     pub status: String,
-    pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
     pub email_verified: bool,
-    pub totp_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp_enabled: Option<bool>,
     pub locale: Option<String>,
     pub profile_photo_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -94,6 +99,17 @@ fn administered(caller: &Caller) -> Option<Vec<Uuid>> {
     )
 }
 
+/// Leaves out of `user` what is not the caller's business: account-wide facts of someone else, for
+/// anyone but a superadmin.
+fn redact(mut user: User, caller: &Caller) -> User {
+    if !(caller.is_superadmin() || user.id == caller.id()) {
+        user.roles = None;
+        user.totp_enabled = None;
+        user.last_login_at = None;
+    }
+    user
+}
+
 /// Restricts to users the caller may manage: everyone (superadmin) or members of the
 /// organizations they administer, plus themself.
 fn push_scope(qb: &mut QueryBuilder<Postgres>, caller: &Caller) {
@@ -109,6 +125,10 @@ fn push_scope(qb: &mut QueryBuilder<Postgres>, caller: &Caller) {
 fn push_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters) {
     push_scope(qb, caller);
     if let Some(org) = f.org {
+        // Another organization's membership is not an org_admin's business: no answer tells it.
+        if administered(caller).is_some_and(|orgs| !orgs.contains(&org)) {
+            qb.push(" and false");
+        }
         qb.push(" and exists (select 1 from user_org_membership fm where fm.user_id = u.id and fm.org_id = ")
             .push_bind(org)
             .push(")");
@@ -136,6 +156,15 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters) {
     }
 }
 
+fn may_filter(caller: &Caller, f: &Filters) -> Result<(), RecordError> {
+    if f.role.is_some() && !caller.is_superadmin() {
+        return Err(RecordError::Forbidden(
+            "filtering by global role is for superadmins".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn may_list(caller: &Caller) -> Result<(), RecordError> {
     if caller.principal.kind() == hg_platform::auth::PrincipalKind::User
         && (caller.is_superadmin() || administered(caller).is_some_and(|o| !o.is_empty()))
@@ -156,12 +185,14 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<Page<User>, RecordError> {
     may_list(caller)?;
+    may_filter(caller, f)?;
     let mut qb = QueryBuilder::new(format!("select {COLUMNS} from users u where true"));
     push_filters(&mut qb, caller, f);
     page.push_after(&mut qb, "u.id");
     page.push_order_limit(&mut qb, "u.id");
     let rows: Vec<User> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let mut out = page.finish(rows, |u| {
+    let rows = rows.into_iter().map(|u| redact(u, caller)).collect();
+    let mut out = page.finish(rows, |u: &User| {
         let v = match page.sort.field.name {
             "email" => json!(u.email.to_lowercase()),
             "created_at" => json!(u.created_at),
@@ -180,13 +211,19 @@ pub async fn count(
     f: &Filters,
 ) -> Result<i64, RecordError> {
     may_list(caller)?;
+    may_filter(caller, f)?;
     let mut qb = QueryBuilder::new("select count(*) from users u where true");
     push_filters(&mut qb, caller, f);
     Ok(qb.build_query_scalar().fetch_one(conn).await?)
 }
 
-/// One user the caller may see.
+/// One user the caller may see, as they may see them.
 pub async fn get(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<User, RecordError> {
+    full(conn, caller, id).await.map(|u| redact(u, caller))
+}
+
+/// One user the caller may see, every field (for the rules of this module).
+async fn full(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<User, RecordError> {
     if caller.principal.kind() != hg_platform::auth::PrincipalKind::User {
         return Err(NOT_FOUND);
     }
@@ -199,14 +236,21 @@ pub async fn get(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<U
         .ok_or(NOT_FOUND)
 }
 
-/// Memberships of a user the caller may see.
+/// Memberships of a user the caller may see: all of them for the user and superadmins, those in
+/// the organizations an org_admin administers for them.
 pub async fn memberships(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
 ) -> Result<Vec<OrgMembership>, RecordError> {
     get(conn, caller, id).await?;
-    Ok(accounts::memberships(conn, id).await?)
+    let all = accounts::memberships(conn, id).await?;
+    Ok(match administered(caller) {
+        Some(orgs) if id != caller.id() => {
+            all.into_iter().filter(|m| orgs.contains(&m.id)).collect()
+        }
+        _ => all,
+    })
 }
 
 /// Profile changes.
@@ -346,11 +390,11 @@ pub async fn set_status(
             RecordError::invalid("status", format!("must be one of {}", STATUSES.join(", ")))
         })?;
     let mut tx = platform.db.begin().await?;
-    let current = get(&mut tx, caller, id).await?;
+    let current = full(&mut tx, caller, id).await?;
     require_superadmin(caller)?;
     lock_superadmins(&mut tx).await?;
     if status != "active"
-        && current.roles.iter().any(|r| r == "superadmin")
+        && current.roles.iter().flatten().any(|r| r == "superadmin")
         && other_active_superadmins(&mut tx, id).await? == 0
     {
         return Err(last_superadmin());
@@ -403,10 +447,10 @@ pub async fn set_roles(
         }
     }
     let mut tx = platform.db.begin().await?;
-    let current = get(&mut tx, caller, id).await?;
+    let current = full(&mut tx, caller, id).await?;
     require_superadmin(caller)?;
     lock_superadmins(&mut tx).await?;
-    if current.roles.iter().any(|r| r == "superadmin")
+    if current.roles.iter().flatten().any(|r| r == "superadmin")
         && !wanted.contains(&"superadmin")
         && other_active_superadmins(&mut tx, id).await? == 0
     {

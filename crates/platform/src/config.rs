@@ -740,6 +740,45 @@ impl ConnectionConfig {
     }
 }
 
+/// Who may read `/metrics`. Reads:
+///
+/// * `METRICS_TOKEN` — when set, every `/metrics` answers only `Authorization: Bearer <token>`;
+/// * `ADMIN_METRICS_ADDR` (default `127.0.0.1:9180`; `off` for none) — where the admin component
+///   serves its `/metrics`: never on its public port, which nginx exposes to the Internet.
+#[derive(Clone, Debug)]
+pub struct MetricsConfig {
+    /// Bearer token `/metrics` requires, when set.
+    pub token: Option<Secret>,
+    /// The admin component's metrics listener.
+    pub admin_addr: Option<std::net::SocketAddr>,
+}
+
+impl MetricsConfig {
+    fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        let admin_addr = match src.get("ADMIN_METRICS_ADDR") {
+            None => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9180))),
+            Some(off) if off.eq_ignore_ascii_case("off") => None,
+            Some(raw) => match raw.parse() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(
+                        "ADMIN_METRICS_ADDR",
+                        format!("`{raw}` is not an address (ip:port) or `off`"),
+                    );
+                    None
+                }
+            },
+        };
+        let token = src.get("METRICS_TOKEN").map(Secret::new);
+        if let Some(t) = &token
+            && t.expose().chars().count() < 16
+        {
+            errors.push("METRICS_TOKEN", "needs at least 16 characters");
+        }
+        Self { token, admin_addr }
+    }
+}
+
 /// Request rate limits of the gateway and the admin component, and which peers may speak for a client.
 /// Reads `RATE_LIMIT_PER_MINUTE` (default 1200; 0 turns limiting off), `RATE_LIMIT_BURST` (default
 /// 200) and `TRUSTED_PROXIES` (comma-separated IP addresses or CIDR ranges whose `X-Forwarded-For` is
@@ -1077,10 +1116,16 @@ impl BackendConfig {
     }
 }
 
-/// Notification channels. Reads `SMTP_URL` (`smtp://` or `smtps://`), `SMS_WEBHOOK_URL`,
+/// Notification channels. Reads `SMTP_URL` (`smtp://` or `smtps://`), `MAIL_SINK_DIR` (a directory
+/// each e-mail is written to as a file; `heartguard up` defaults it to `<data dir>/mail`),
+/// `MAIL_FROM` (default `HeartGuard <no-reply@heartguard.local>`), `SMS_WEBHOOK_URL`,
 /// `VAPID_PUBLIC_KEY`, `VAPID_PRIVATE_KEY` and `VAPID_SUBJECT`.
 #[derive(Clone, Debug)]
 pub struct NotifyConfig {
+    /// Directory e-mails are written to.
+    pub mail_sink_dir: Option<PathBuf>,
+    /// Sender of e-mails.
+    pub mail_from: String,
     /// SMTP server, with credentials.
     pub smtp_url: Option<Secret>,
     /// SMS provider webhook.
@@ -1104,6 +1149,11 @@ impl NotifyConfig {
         });
         Self {
             smtp_url,
+            mail_sink_dir: src.get("MAIL_SINK_DIR").map(PathBuf::from),
+            mail_from: src
+                .get("MAIL_FROM")
+                .unwrap_or("HeartGuard <no-reply@heartguard.local>")
+                .to_owned(),
             sms_webhook_url: http_url(src, "SMS_WEBHOOK_URL", errors),
             vapid_public_key: src.get("VAPID_PUBLIC_KEY").map(str::to_owned),
             vapid_private_key: src.get("VAPID_PRIVATE_KEY").map(Secret::new),
@@ -1178,6 +1228,7 @@ pub struct Settings {
     pub telemetry: TelemetryConfig,
     pub limits: ClientLimitsConfig,
     pub connections: ConnectionConfig,
+    pub metrics: MetricsConfig,
     pub auth: AuthConfig,
 }
 
@@ -1217,6 +1268,7 @@ impl Settings {
             telemetry: TelemetryConfig::from_env(src, &mut errors),
             limits: ClientLimitsConfig::from_env(src, &mut errors),
             connections: ConnectionConfig::from_env(src, &mut errors),
+            metrics: MetricsConfig::from_env(src, &mut errors),
             auth: AuthConfig::from_env(src, &mut errors),
             http,
         };

@@ -294,6 +294,11 @@ pub async fn enqueue(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, D
 static RELAY_WAKE: std::sync::LazyLock<tokio::sync::watch::Sender<u64>> =
     std::sync::LazyLock::new(|| tokio::sync::watch::Sender::new(0));
 
+/// Changes whenever this process enqueues an event: consumers that read the outbox wait on it.
+pub fn enqueued() -> tokio::sync::watch::Receiver<u64> {
+    RELAY_WAKE.subscribe()
+}
+
 /// How long the relay lets events gather after a wake: the enqueuing transaction commits meanwhile,
 /// and under load one pass publishes the events of many requests.
 const RELAY_GATHER: Duration = Duration::from_millis(20);

@@ -12,6 +12,7 @@ pub mod db;
 pub mod events;
 pub mod http;
 pub mod localpg;
+pub mod mail;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

@@ -629,9 +629,31 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let req = match declared {
-            Some(n) if n > limit as u64 => return ApiError::payload_too_large().into_response(),
-            Some(_) => req,
-            None => req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit))),
+            Some(n) if n <= limit as u64 => req,
+            // Too large, or of unknown length: read here first. One too large is answered 413 by
+            // the gateway (after reading on a little, so the client sees the answer) rather than
+            // cut off by the service while the gateway is still sending it.
+            _ if axum::body::HttpBody::is_end_stream(req.body()) => req,
+            // Uploads to a service with a large limit (media) stream on, cut off at the limit.
+            None if limit > BUFFERED_BODY_LIMIT => {
+                req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)))
+            }
+            _ => {
+                use hg_platform::http::connection::{DISCARD_AFTER_LIMIT, ReadError, read_limited};
+                if declared.is_some_and(|n| n > limit as u64 + DISCARD_AFTER_LIMIT) {
+                    return ApiError::payload_too_large().into_response();
+                }
+                let (parts, body) = req.into_parts();
+                match read_limited(body, limit).await {
+                    Ok(bytes) => Request::from_parts(parts, axum::body::Body::from(bytes)),
+                    Err(ReadError::TooLarge) => {
+                        return ApiError::payload_too_large().into_response();
+                    }
+                    Err(ReadError::Failed(e)) => {
+                        return ApiError::unreadable_body(&e, "HG-BAD-PAYLOAD").into_response();
+                    }
+                }
+            }
         };
         let target = Target {
             origin,
@@ -666,6 +688,10 @@ impl Gateway {
         }
     }
 }
+
+/// Bodies of unknown length are read whole by the gateway, before forwarding, for services that
+/// accept at most this much (all but media).
+const BUFFERED_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// The envelope error for a failed forward.
 pub fn upstream_error(component: Component, err: &ForwardError) -> ApiError {

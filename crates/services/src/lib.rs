@@ -8,6 +8,7 @@ mod common;
 pub mod device;
 pub mod gateway;
 pub mod maintenance;
+pub mod notification;
 pub mod organization;
 pub mod patient;
 pub mod proxy;

@@ -14,6 +14,8 @@ use tokio::task::JoinSet;
 pub struct Running {
     /// Where each component listens (useful with port 0).
     pub addrs: BTreeMap<Component, SocketAddr>,
+    /// Where the admin component serves `/metrics` (`ADMIN_METRICS_ADDR`), when it runs.
+    pub admin_metrics: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
@@ -66,6 +68,26 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
         _ => None,
     };
     let mut tasks = JoinSet::new();
+    let mut admin_metrics = None;
+    if components.contains(&Component::Admin)
+        && let Some(addr) = platform.settings.metrics.admin_addr
+    {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            format!("admin: cannot listen on {addr} for metrics ({e}); set ADMIN_METRICS_ADDR to another address or `off`")
+        })?;
+        admin_metrics = Some(
+            listener
+                .local_addr()
+                .map_err(|e| format!("admin metrics: {e}"))?,
+        );
+        let app = hg_platform::http::health::metrics_routes(platform);
+        let listening = server::Listening::of(Component::Admin, platform);
+        tasks.spawn(async move {
+            if let Err(e) = server::serve(listener, app, listening).await {
+                tracing::error!(error = %e, "the admin metrics listener stopped with an error");
+            }
+        });
+    }
     for (c, listener) in listeners {
         let listener = match listener {
             Listener::Workers(first) => {
@@ -118,11 +140,25 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
             }
         }
     });
+    if components.contains(&Component::Notification) {
+        match crate::notification::mailer(platform) {
+            Some(mailer) => {
+                tasks.spawn(crate::notification::run(platform.clone(), mailer));
+            }
+            None => tracing::warn!(
+                "no mail transport configured (MAIL_SINK_DIR): account e-mails wait in the outbox until one is"
+            ),
+        }
+    }
     if components.contains(&Component::Timeseries) {
         tasks.spawn(crate::maintenance::run(
             platform.clone(),
             platform.settings.telemetry.retention_days,
         ));
     }
-    Ok(Running { addrs, tasks })
+    Ok(Running {
+        addrs,
+        admin_metrics,
+        tasks,
+    })
 }

@@ -72,7 +72,6 @@ async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams) ->
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(as = UserCountFilters)]
 struct CountFilters {
     #[serde(default)]
@@ -128,7 +127,6 @@ async fn me(State(p): State<Platform>, caller: Caller) -> Answer {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 struct ProfilePatch {
     #[serde(default)]
     name: Option<String>,

@@ -38,6 +38,8 @@ pub struct TestApp {
     pub platform: Platform,
     /// Where each component listens.
     pub addrs: BTreeMap<Component, SocketAddr>,
+    /// Where the admin component serves `/metrics`, when it runs.
+    pub admin_metrics: Option<SocketAddr>,
     /// An HTTP client.
     pub client: reqwest::Client,
     running: Option<Running>,
@@ -45,6 +47,9 @@ pub struct TestApp {
     pub redis: Option<TestRedis>,
     /// RabbitMQ exchange, when the app uses the real RabbitMQ.
     pub broker: Option<TestBroker>,
+    /// The directory account e-mails are written to (`MAIL_SINK_DIR`), removed on drop; they are
+    /// sent when the app runs the notification component.
+    pub mailbox: std::path::PathBuf,
     /// The test's own database (dropped last).
     pub db: TestDb,
 }
@@ -90,6 +95,8 @@ impl TestAppBuilder {
         let redis = self.redis.then(TestRedis::new);
         let broker = self.rabbitmq.then(TestBroker::new);
         let (private_key, public_key) = test_token_keys();
+        let mailbox =
+            std::env::temp_dir().join(format!("hg-test-mail-{}", uuid::Uuid::new_v4().simple()));
         let mut src = EnvSource::from_pairs([
             ("DATABASE_URL", db.url.clone()),
             ("JWT_PRIVATE_KEY_FILE", private_key),
@@ -98,6 +105,8 @@ impl TestAppBuilder {
             ("INTERNAL_API_KEY", TEST_API_KEY.to_owned()),
             ("MICROSERVICES_API_KEY", TEST_API_KEY.to_owned()),
             ("LOG_LEVEL", "warn".to_owned()),
+            ("ADMIN_METRICS_ADDR", "127.0.0.1:0".to_owned()),
+            ("MAIL_SINK_DIR", mailbox.display().to_string()),
         ]);
         for c in Component::ALL {
             src.set(c.port_var(), "0");
@@ -121,11 +130,13 @@ impl TestAppBuilder {
             .expect("components start");
         TestApp {
             addrs: running.addrs.clone(),
+            admin_metrics: running.admin_metrics,
             platform,
             client: reqwest::Client::new(),
             running: Some(running),
             redis,
             broker,
+            mailbox,
             db,
         }
     }
@@ -187,6 +198,51 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// The e-mails sent so far, oldest first.
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(&self.mailbox) else {
+            return Vec::new();
+        };
+        let mut files: Vec<_> = dir
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        // File names are UUIDv7s: their order is the order of sending.
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+
+    /// Waits (up to 10 s) for the `n`-th e-mail (counting from 1) to `to`, and returns it.
+    pub async fn nth_mail_to(&self, to: &str, n: usize) -> String {
+        let header = format!("to: {}\r\n", to.to_lowercase());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found: Vec<String> = self
+                .mails()
+                .into_iter()
+                .filter(|m| m.to_lowercase().contains(&header))
+                .collect();
+            if found.len() >= n {
+                return found[n - 1].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no e-mail #{n} to {to} within 10 s (is the notification component running?); mailbox: {:?}",
+                self.mails()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the first e-mail to `to`.
+    pub async fn mail_to(&self, to: &str) -> String {
+        self.nth_mail_to(to, 1).await
+    }
+
     /// Stops the components and waits for in-flight requests to finish.
     pub async fn stop(mut self) {
         self.platform.shutdown.cancel();
@@ -199,5 +255,18 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.platform.shutdown.cancel();
+        let _ = std::fs::remove_dir_all(&self.mailbox);
     }
+}
+
+/// The one-time token of the link in an e-mail (`…?token=<token>`).
+pub fn token_in(mail: &str) -> String {
+    let start = mail
+        .find("token=")
+        .unwrap_or_else(|| panic!("no link with a token in this e-mail:\n{mail}"))
+        + "token=".len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }

@@ -48,6 +48,21 @@ pub async fn user(pool: &PgPool, email: &str, global_role: Option<&str>) -> Uuid
     id
 }
 
+/// A patient of `org` who signs in with `email` and [`FIXTURE_PASSWORD`] (address verified).
+pub async fn patient_login(pool: &PgPool, org: Uuid, email: &str) -> Uuid {
+    sqlx::query_scalar(
+        "insert into patients (org_id, person_name, email, password_hash, email_verified, risk_level)
+         values ($1, $2, $3, $4, true, 'low') returning id",
+    )
+    .bind(org)
+    .bind(email.split('@').next().unwrap_or(email))
+    .bind(email)
+    .bind(fixture_hash())
+    .fetch_one(pool)
+    .await
+    .expect("insert patient with a login")
+}
+
 /// Makes `user` a member of `org` with `org_role` (`org_admin`, `org_user`, `viewer`).
 pub async fn membership(pool: &PgPool, org: Uuid, user: Uuid, org_role: &str) {
     sqlx::query("insert into user_org_membership (org_id, user_id, org_role) values ($1, $2, $3)")

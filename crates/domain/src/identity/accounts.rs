@@ -49,9 +49,13 @@ pub async fn by_email(
         AccountKind::Staff => {
             format!("select {STAFF_COLUMNS} from users where lower(email) = lower($1)")
         }
-        AccountKind::Patient => {
-            format!("select {PATIENT_COLUMNS} from patients where lower(email) = lower($1)")
-        }
+        // Patient e-mails are unique per organization; the one that signs in is the verified
+        // login (unique platform-wide), else the newest registration still waiting for its check.
+        AccountKind::Patient => format!(
+            "select {PATIENT_COLUMNS} from patients
+              where lower(email) = lower($1) and password_hash is not null
+              order by email_verified desc, created_at desc limit 1"
+        ),
     };
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(email)
@@ -94,8 +98,12 @@ pub fn lock_duration(failures: i32, threshold: u32, minutes: u32) -> Option<Dura
     Some(Duration::minutes(total.min(24 * 60)))
 }
 
+/// Failures are forgotten this long after the last one (for accounts and unknown e-mails alike).
+pub const FAILURE_MEMORY_HOURS: i32 = 24;
+
 /// Counts a failed login; locks the account when the count reaches the threshold. Returns the lock's
-/// end when it locked now.
+/// end when it locked now. The same rule counts failures against unknown e-mails
+/// (`identity::throttle`), so a lockout tells nothing about whether an account exists.
 pub async fn record_failure(
     conn: &mut PgConnection,
     kind: AccountKind,
@@ -104,20 +112,20 @@ pub async fn record_failure(
     minutes: u32,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let failures: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "update {} set failed_login_count = failed_login_count + 1 where id = $1 returning failed_login_count",
+        "update {} set failed_login_count = case
+                    when last_failed_login_at < now() - make_interval(hours => $2) then 1
+                    else failed_login_count + 1 end,
+                last_failed_login_at = now()
+          where id = $1 returning failed_login_count",
         table(kind)
     )))
     .bind(id)
+    .bind(FAILURE_MEMORY_HOURS)
     .fetch_one(&mut *conn)
     .await?;
-    let Some(lock) = lock_duration(failures, threshold, minutes) else {
+    let Some(until) = lock_after(failures, threshold, minutes) else {
         return Ok(None);
     };
-    // Lock at each multiple of the threshold; failures in between keep the current lock.
-    if failures % threshold.max(1) as i32 != 0 {
-        return Ok(None);
-    }
-    let until = Utc::now() + lock;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "update {} set locked_until = $2 where id = $1",
         table(kind)
@@ -127,6 +135,13 @@ pub async fn record_failure(
     .execute(conn)
     .await?;
     Ok(Some(until))
+}
+
+/// When `failures` consecutive failures lock an e-mail: at each multiple of the threshold (the
+/// failures in between keep the current lock).
+pub fn lock_after(failures: i32, threshold: u32, minutes: u32) -> Option<DateTime<Utc>> {
+    let lock = lock_duration(failures, threshold, minutes)?;
+    (failures % threshold.max(1) as i32 == 0).then(|| Utc::now() + lock)
 }
 
 /// Clears failures after a successful login, records its time and, when given, stores an upgraded

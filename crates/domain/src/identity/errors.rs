@@ -55,6 +55,9 @@ pub enum AuthError {
     /// The invitation was revoked.
     #[error("the invitation was revoked")]
     InvitationRevoked,
+    /// An e-mail could not be handed to the mail transport (retried later).
+    #[error("the e-mail could not be sent: {0}")]
+    MailUnavailable(String),
     /// Staff self-registration is off.
     #[error("registration needs an invitation")]
     SignupDisabled,
@@ -147,6 +150,10 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
             AuthError::TotpNotSetUp => ApiError::unprocessable("HG-TOTP-NOT-SET-UP", msg),
             AuthError::EmailAlreadyVerified => ApiError::conflict("HG-EMAIL-ALREADY-VERIFIED", msg),
+            AuthError::MailUnavailable(why) => {
+                tracing::warn!(error = %why, "e-mail not sent");
+                ApiError::unavailable()
+            }
             AuthError::NotConfigured(what) => {
                 tracing::error!(missing = what, "identity flow needs configuration");
                 ApiError::unavailable()

@@ -1,5 +1,6 @@
 //! Login for staff and patients: per-address attempt limit, the same answer for an unknown e-mail and
-//! a wrong password (with the same work done), per-account lockout growing with repeated failures,
+//! a wrong password (with the same work done), lockout growing with repeated failures — per account,
+//! and per e-mail for addresses without one, by the same rule —
 //! blocked and pending accounts refused, TOTP for staff who enabled it, bcrypt hashes upgraded.
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use super::accounts::{self, Account, AccountKind};
 use super::sessions::{self, Session, Subject};
-use super::{AuthError, RequestMeta, totp};
+use super::{AuthError, RequestMeta, throttle, totp};
 use crate::password::{self, Check};
 
 /// What a login request carries.
@@ -77,28 +78,45 @@ async fn sign_in(
 ) -> Result<Session, AuthError> {
     limit_attempts(platform, meta).await?;
     let cfg = &platform.settings.auth;
+    let email = creds.email.trim();
     let mut tx = platform.db.begin().await?;
-    let account = accounts::by_email(&mut tx, kind, creds.email.trim()).await?;
-    let Some(account) = account.filter(|a| a.password_hash.is_some()) else {
-        password::check_nothing_blocking(creds.password).await;
-        record_failure(&mut tx, kind, None, meta, "unknown_email").await?;
-        tx.commit().await?;
-        return Err(AuthError::InvalidCredentials);
+    let account = accounts::by_email(&mut tx, kind, email)
+        .await?
+        .filter(|a| a.password_hash.is_some());
+    // Unknown e-mails and accounts go through the same steps — a lock checked, one password hash
+    // computed, one failure counted — so code, message and time tell them apart by nothing.
+    let locked_until = match &account {
+        Some(a) => a.locked_until,
+        None => throttle::locked_until(&mut tx, kind, email).await?,
     };
-    if let Some(until) = account.locked_until.filter(|u| *u > Utc::now()) {
-        record_failure(&mut tx, kind, Some(&account), meta, "locked").await?;
+    if let Some(until) = locked_until.filter(|u| *u > Utc::now()) {
+        password::check_nothing_blocking(creds.password).await;
+        record_failure(&mut tx, kind, account.as_ref(), meta, "locked").await?;
         tx.commit().await?;
         return Err(AuthError::Locked {
             retry_after_secs: (until - Utc::now()).num_seconds().max(1) as u64,
         });
     }
+    let Some(account) = account else {
+        password::check_nothing_blocking(creds.password).await;
+        throttle::record_failure(
+            &mut tx,
+            kind,
+            email,
+            cfg.lockout_threshold,
+            cfg.lockout_minutes,
+        )
+        .await?;
+        record_failure(&mut tx, kind, None, meta, "unknown_email").await?;
+        tx.commit().await?;
+        return Err(AuthError::InvalidCredentials);
+    };
     let stored = account.password_hash.as_deref().unwrap_or_default();
     let check = password::check_blocking(creds.password, stored).await;
     if check == Check::Mismatch {
-        let subject_kind = kind;
         let locked = accounts::record_failure(
             &mut tx,
-            subject_kind,
+            kind,
             account.id,
             cfg.lockout_threshold,
             cfg.lockout_minutes,

@@ -9,10 +9,12 @@
 pub mod accounts;
 pub mod errors;
 pub mod login;
+pub mod mail;
 pub mod policy;
 pub mod recovery;
 pub mod sessions;
 pub mod signup;
+pub mod throttle;
 pub mod totp;
 
 use std::net::IpAddr;

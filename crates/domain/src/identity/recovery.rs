@@ -2,9 +2,9 @@
 //! one-time link, and verification of an address. Links are single-use, expire, and are stored only as
 //! digests; the e-mails themselves go out through outbox events the notifier consumes.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use hg_platform::Platform;
-use hg_platform::audit::{self, AuditEntry};
+use hg_platform::audit::{self, ActorType, AuditEntry};
 use hg_platform::auth;
 use hg_platform::events::{NewEvent, enqueue};
 use serde_json::json;
@@ -13,31 +13,8 @@ use uuid::Uuid;
 
 use super::accounts::{self, AccountKind};
 use super::sessions::{self, Subject, actor_type};
-use super::{AuthError, RequestMeta, login, opaque_token, policy, token_digest};
+use super::{AuthError, RequestMeta, login, mail, policy, token_digest};
 use crate::password::{self, Check};
-
-/// The public base URL links in e-mails point to.
-pub fn public_base(platform: &Platform) -> String {
-    platform
-        .settings
-        .backend
-        .https_url
-        .as_ref()
-        .map(|u| u.as_str().trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| {
-            format!(
-                "http://127.0.0.1:{}",
-                platform.settings.http.port(hg_platform::Component::Admin)
-            )
-        })
-}
-
-fn subject_columns(subject: Subject) -> (Option<Uuid>, Option<Uuid>) {
-    match subject {
-        Subject::Staff(id) => (Some(id), None),
-        Subject::Patient(id) => (None, Some(id)),
-    }
-}
 
 fn subject_kind(subject: Subject) -> AccountKind {
     match subject {
@@ -46,91 +23,31 @@ fn subject_kind(subject: Subject) -> AccountKind {
     }
 }
 
-/// Creates a one-time link of `kind` for `subject` (spending earlier unused ones of the same kind) and
-/// writes the e-mail event `event_type`.
-#[allow(clippy::too_many_arguments)]
-async fn send_link(
+/// Asks (through the outbox) for an e-mail verification link to be sent to a new or changed
+/// address. The event names the account; the link is made where the e-mail is sent
+/// (`identity::mail`).
+pub async fn request_verification(
     conn: &mut PgConnection,
-    platform: &Platform,
     subject: Subject,
-    email: &str,
-    name: &str,
-    kind: &str,
-    ttl: Duration,
-    path: &str,
-    event_type: &str,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    let (user, patient) = subject_columns(subject);
-    sqlx::query(
-        "update auth_tokens set expires_at = least(expires_at, now())
-          where kind = $1 and used_at is null and (user_id = $2 or patient_id = $3)",
-    )
-    .bind(kind)
-    .bind(user)
-    .bind(patient)
-    .execute(&mut *conn)
-    .await?;
-    let (token, digest) = opaque_token();
-    let expires = Utc::now() + ttl;
-    sqlx::query(
-        "insert into auth_tokens (kind, user_id, patient_id, token_hash, expires_at) values ($1, $2, $3, $4, $5)",
-    )
-    .bind(kind)
-    .bind(user)
-    .bind(patient)
-    .bind(digest)
-    .bind(expires)
-    .execute(&mut *conn)
-    .await?;
     enqueue(
         conn,
         NewEvent {
-            event_type: event_type.to_owned(),
+            event_type: mail::VERIFICATION.to_owned(),
             aggregate: "auth".to_owned(),
             aggregate_id: Some(subject.id()),
             org_id: None,
             actor: None,
             request_id: meta.request_id.clone(),
             data: json!({
-                "principal_type": match subject { Subject::Staff(_) => "user", Subject::Patient(_) => "patient" },
+                "principal_type": mail::kind_code(subject_kind(subject)),
                 "principal_id": subject.id(),
-                "email": email,
-                "name": name,
-                "link": format!("{}{path}?token={token}", public_base(platform)),
-                "expires_at": expires,
             }),
         },
     )
     .await?;
     Ok(())
-}
-
-/// Sends (through the outbox) an e-mail verification link to a new or changed address.
-pub async fn request_verification(
-    conn: &mut PgConnection,
-    platform: &Platform,
-    subject: Subject,
-    email: &str,
-    name: &str,
-    meta: &RequestMeta,
-) -> Result<(), AuthError> {
-    let ttl = Duration::hours(i64::from(
-        platform.settings.auth.email_verification_ttl_hours,
-    ));
-    send_link(
-        conn,
-        platform,
-        subject,
-        email,
-        name,
-        "email_verification",
-        ttl,
-        "/verify-email",
-        "auth.email_verification_requested",
-        meta,
-    )
-    .await
 }
 
 /// Changes the password of a signed-in account, ending its other sessions.
@@ -146,8 +63,37 @@ pub async fn change_password(
     let account = accounts::by_id(&mut tx, subject_kind(subject), subject.id())
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
+    // Guessing the current password counts like failed logins: the same lock stops it.
+    if let Some(until) = account.locked_until.filter(|u| *u > Utc::now()) {
+        return Err(AuthError::Locked {
+            retry_after_secs: (until - Utc::now()).num_seconds().max(1) as u64,
+        });
+    }
     let stored = account.password_hash.as_deref().unwrap_or_default();
     if password::check_blocking(current, stored).await == Check::Mismatch {
+        let cfg = &platform.settings.auth;
+        accounts::record_failure(
+            &mut tx,
+            subject_kind(subject),
+            subject.id(),
+            cfg.lockout_threshold,
+            cfg.lockout_minutes,
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                actor_id: Some(subject.id()),
+                actor_label: account.email.clone(),
+                org_id: account.org_id,
+                ip: meta.ip,
+                request_id: meta.request_id.clone(),
+                details: json!({"reason": "wrong_current_password"}),
+                ..AuditEntry::new(actor_type(subject), "PASSWORD_CHANGE_FAILED")
+            },
+        )
+        .await?;
+        tx.commit().await?;
         return Err(AuthError::invalid(
             "current_password",
             "is not the account's password",
@@ -176,7 +122,9 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Starts a password reset. Answers the same whether the address exists or not.
+/// Starts a password reset. Does the same work whether the address has an account or not — one
+/// event and one audit entry — so neither the answer nor its time tells: whether there is an
+/// account to mail a link to is found out where the e-mail is sent (`identity::mail`).
 pub async fn forgot_password(
     platform: &Platform,
     kind: AccountKind,
@@ -184,40 +132,34 @@ pub async fn forgot_password(
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
     login::limit_attempts(platform, meta).await?;
+    let email = email.trim();
     let mut tx = platform.db.begin().await?;
-    let Some(account) = accounts::by_email(&mut tx, kind, email.trim()).await? else {
-        return Ok(());
-    };
-    if account.status == "blocked" {
-        return Ok(());
-    }
-    let subject = match kind {
-        AccountKind::Staff => Subject::Staff(account.id),
-        AccountKind::Patient => Subject::Patient(account.id),
-    };
-    let ttl = Duration::minutes(i64::from(platform.settings.auth.password_reset_ttl_minutes));
-    send_link(
+    enqueue(
         &mut tx,
-        platform,
-        subject,
-        account.email.as_deref().unwrap_or(email),
-        &account.name,
-        "password_reset",
-        ttl,
-        "/reset-password",
-        "auth.password_reset_requested",
-        meta,
+        NewEvent {
+            event_type: mail::PASSWORD_RESET.to_owned(),
+            aggregate: "auth".to_owned(),
+            aggregate_id: None,
+            org_id: None,
+            actor: None,
+            request_id: meta.request_id.clone(),
+            data: json!({"account": mail::kind_code(kind), "email": email}),
+        },
     )
     .await?;
     audit::record(
         &mut tx,
         AuditEntry {
-            actor_id: Some(account.id),
-            actor_label: account.email.clone(),
-            org_id: account.org_id,
+            actor_label: Some(email.to_owned()),
             ip: meta.ip,
             request_id: meta.request_id.clone(),
-            ..AuditEntry::new(actor_type(subject), "PASSWORD_RESET_REQUESTED")
+            ..AuditEntry::new(
+                match kind {
+                    AccountKind::Staff => ActorType::User,
+                    AccountKind::Patient => ActorType::Patient,
+                },
+                "PASSWORD_RESET_REQUESTED",
+            )
         },
     )
     .await?;
@@ -322,10 +264,16 @@ pub async fn verify_email(
             .await?;
         }
         Subject::Patient(id) => {
+            // Refused when the address already signs in as another patient
+            // (`patients_login_email_key`): told to the address's owner, who holds the link.
             sqlx::query("update patients set email_verified = true where id = $1")
                 .bind(id)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(|e| match hg_platform::db::DbError::from(e) {
+                    hg_platform::db::DbError::UniqueViolation { .. } => AuthError::EmailTaken,
+                    other => AuthError::Db(other),
+                })?;
         }
     }
     audit::record(
@@ -349,29 +297,33 @@ pub async fn resend_verification(
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
     let mut tx = platform.db.begin().await?;
-    let verified: Option<(bool, Option<String>, String)> = match subject {
+    let verified: Option<(bool, bool)> = match subject {
         Subject::Staff(id) => {
             sqlx::query_as(
-                "select email_verified_at is not null, email, name from users where id = $1",
+                "select email_verified_at is not null, email is not null from users where id = $1",
             )
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
         }
         Subject::Patient(id) => {
-            sqlx::query_as("select email_verified, email, person_name from patients where id = $1")
+            sqlx::query_as("select email_verified, email is not null from patients where id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
         }
     };
-    let (done, email, name) = verified.ok_or(AuthError::InvalidCredentials)?;
-    let email =
-        email.ok_or_else(|| AuthError::invalid("email", "the account has no e-mail address"))?;
+    let (done, has_email) = verified.ok_or(AuthError::InvalidCredentials)?;
+    if !has_email {
+        return Err(AuthError::invalid(
+            "email",
+            "the account has no e-mail address",
+        ));
+    }
     if done {
         return Err(AuthError::EmailAlreadyVerified);
     }
-    request_verification(&mut tx, platform, subject, &email, &name, meta).await?;
+    request_verification(&mut tx, subject, meta).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -6,15 +6,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use hg_platform::Platform;
 use hg_platform::audit::{self, ActorType, AuditEntry};
 use hg_platform::db::DbError;
+use hg_platform::events::{NewEvent, enqueue};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::accounts;
+use super::accounts::{self, AccountKind};
 use super::recovery::request_verification;
 use super::sessions::Subject;
-use super::{AuthError, RequestMeta, normalize_email, policy, token_digest};
+use super::{AuthError, RequestMeta, mail, normalize_email, policy, token_digest};
 use crate::password;
 
 /// A new staff member's details.
@@ -39,18 +40,24 @@ fn email_taken(e: sqlx::Error) -> AuthError {
     }
 }
 
-async fn create_staff(
-    conn: &mut PgConnection,
-    new: &NewStaff<'_>,
-    status: &str,
-    verified: bool,
-) -> Result<Uuid, AuthError> {
+/// A staff account's checked details and password hash.
+async fn checked_staff(new: &NewStaff<'_>) -> Result<(String, String, String), AuthError> {
     let name = check_name(new.name)?;
     let email = normalize_email(new.email).map_err(|p| AuthError::invalid("email", p))?;
     policy::check(new.password, &email).map_err(|p| AuthError::invalid("password", p))?;
     let hash = password::hash_blocking(new.password)
         .await
         .map_err(|_| AuthError::NotConfigured("password hashing"))?;
+    Ok((name, email, hash))
+}
+
+async fn create_staff(
+    conn: &mut PgConnection,
+    new: &NewStaff<'_>,
+    status: &str,
+    verified: bool,
+) -> Result<Uuid, AuthError> {
+    let (name, email, hash) = checked_staff(new).await?;
     sqlx::query_scalar(
         "insert into users (name, email, password_hash, status, email_verified_at)
          values ($1, $2, $3, $4, case when $5 then now() end) returning id",
@@ -65,42 +72,92 @@ async fn create_staff(
     .map_err(email_taken)
 }
 
+/// Tells (through the outbox) the owner of `email`, which has a `kind` account already, that someone
+/// tried to register with it — instead of telling the one registering.
+async fn registration_attempted(
+    conn: &mut PgConnection,
+    kind: AccountKind,
+    email: &str,
+    org: Option<Uuid>,
+    meta: &RequestMeta,
+) -> Result<(), AuthError> {
+    enqueue(
+        conn,
+        NewEvent {
+            event_type: mail::REGISTRATION_ATTEMPTED.to_owned(),
+            aggregate: "auth".to_owned(),
+            aggregate_id: None,
+            org_id: None,
+            actor: None,
+            request_id: meta.request_id.clone(),
+            data: json!({"account": mail::kind_code(kind), "email": email}),
+        },
+    )
+    .await?;
+    audit::record(
+        conn,
+        AuditEntry {
+            actor_label: Some(email.to_owned()),
+            org_id: org,
+            ip: meta.ip,
+            request_id: meta.request_id.clone(),
+            details: json!({"reason": "email_has_account"}),
+            ..AuditEntry::new(
+                match kind {
+                    AccountKind::Staff => ActorType::User,
+                    AccountKind::Patient => ActorType::Patient,
+                },
+                "REGISTRATION_REFUSED",
+            )
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Self-service staff registration (only with `ALLOW_STAFF_SIGNUP`): a pending account and a
-/// verification e-mail. Returns the new user's id.
+/// verification e-mail. An address that has an account already gets an e-mail saying so instead;
+/// the answer and the work done are the same either way (spec/04 "Enumeration").
 pub async fn register_staff(
     platform: &Platform,
     new: NewStaff<'_>,
     meta: &RequestMeta,
-) -> Result<Uuid, AuthError> {
+) -> Result<(), AuthError> {
     if !platform.settings.auth.allow_staff_signup {
         return Err(AuthError::SignupDisabled);
     }
+    let (name, email, hash) = checked_staff(&new).await?;
     let mut tx = platform.db.begin().await?;
-    let id = create_staff(&mut tx, &new, "pending", false).await?;
-    request_verification(
-        &mut tx,
-        platform,
-        Subject::Staff(id),
-        new.email.trim(),
-        new.name.trim(),
-        meta,
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "insert into users (name, email, password_hash, status) values ($1, $2, $3, 'pending')
+         on conflict do nothing returning id",
     )
+    .bind(&name)
+    .bind(&email)
+    .bind(hash)
+    .fetch_optional(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(id),
-            actor_label: Some(new.email.trim().to_owned()),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            entity: Some("user".into()),
-            entity_id: Some(id.to_string()),
-            ..AuditEntry::new(ActorType::User, "USER_REGISTERED")
-        },
-    )
-    .await?;
+    match id {
+        Some(id) => {
+            request_verification(&mut tx, Subject::Staff(id), meta).await?;
+            audit::record(
+                &mut tx,
+                AuditEntry {
+                    actor_id: Some(id),
+                    actor_label: Some(email.clone()),
+                    ip: meta.ip,
+                    request_id: meta.request_id.clone(),
+                    entity: Some("user".into()),
+                    entity_id: Some(id.to_string()),
+                    ..AuditEntry::new(ActorType::User, "USER_REGISTERED")
+                },
+            )
+            .await?;
+        }
+        None => registration_attempted(&mut tx, AccountKind::Staff, &email, None, meta).await?,
+    }
     tx.commit().await?;
-    Ok(id)
+    Ok(())
 }
 
 /// A patient registering themself.
@@ -113,13 +170,16 @@ pub struct NewPatient<'a> {
     pub sex: Option<&'a str>,
 }
 
-/// Patient self-registration into an organization that allows it: the patient can sign in once the
-/// e-mail is verified. Returns the patient's id.
+/// Patient self-registration into an organization that allows it: a pending patient who can sign in
+/// once the e-mail is verified. When the address already signs in as a patient anywhere, or belongs
+/// to a patient of this organization, nothing is created and the address's owner gets an e-mail
+/// saying so; the answer and the work done are the same either way, so registering tells nobody
+/// that an e-mail belongs to a patient (spec/04 "Enumeration").
 pub async fn register_patient(
     platform: &Platform,
     new: NewPatient<'_>,
     meta: &RequestMeta,
-) -> Result<Uuid, AuthError> {
+) -> Result<(), AuthError> {
     let name = check_name(new.name)?;
     let email = normalize_email(new.email).map_err(|p| AuthError::invalid("email", p))?;
     policy::check(new.password, &email).map_err(|p| AuthError::invalid("password", p))?;
@@ -147,9 +207,14 @@ pub async fn register_patient(
     let hash = password::hash_blocking(new.password)
         .await
         .map_err(|_| AuthError::NotConfigured("password hashing"))?;
-    let id: Uuid = sqlx::query_scalar(
+    // One statement either way: no row when the address signs in as a patient already, or a
+    // patient of this organization has it (`patients_org_email_key`).
+    let id: Option<Uuid> = sqlx::query_scalar(
         "insert into patients (org_id, person_name, email, password_hash, birthdate, sex)
-         values ($1, $2, $3, $4, $5, $6) returning id",
+         select $1, $2, $3, $4, $5, $6
+          where not exists (select 1 from patients where lower(email) = lower($3)
+                               and password_hash is not null and email_verified)
+         on conflict do nothing returning id",
     )
     .bind(org)
     .bind(&name)
@@ -157,26 +222,32 @@ pub async fn register_patient(
     .bind(hash)
     .bind(new.birthdate)
     .bind(new.sex)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(email_taken)?;
-    request_verification(&mut tx, platform, Subject::Patient(id), &email, &name, meta).await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(id),
-            actor_label: Some(email.clone()),
-            org_id: Some(org),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            entity: Some("patient".into()),
-            entity_id: Some(id.to_string()),
-            ..AuditEntry::new(ActorType::Patient, "PATIENT_SELF_REGISTERED")
-        },
-    )
+    .fetch_optional(&mut *tx)
     .await?;
+    match id {
+        Some(id) => {
+            request_verification(&mut tx, Subject::Patient(id), meta).await?;
+            audit::record(
+                &mut tx,
+                AuditEntry {
+                    actor_id: Some(id),
+                    actor_label: Some(email.clone()),
+                    org_id: Some(org),
+                    ip: meta.ip,
+                    request_id: meta.request_id.clone(),
+                    entity: Some("patient".into()),
+                    entity_id: Some(id.to_string()),
+                    ..AuditEntry::new(ActorType::Patient, "PATIENT_SELF_REGISTERED")
+                },
+            )
+            .await?;
+        }
+        None => {
+            registration_attempted(&mut tx, AccountKind::Patient, &email, Some(org), meta).await?
+        }
+    }
     tx.commit().await?;
-    Ok(id)
+    Ok(())
 }
 
 /// What accepting an invitation did.

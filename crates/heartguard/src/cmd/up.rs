@@ -136,6 +136,10 @@ pub async fn run(env_file: Option<&Path>, with_demo: bool) -> Outcome {
             .trim()
             .to_owned();
         src.set_default("MICROSERVICES_API_KEY", first_key);
+        // The development mailbox: account e-mails (with their links) land here as files.
+        if src.get("SMTP_URL").is_none() {
+            src.set_default("MAIL_SINK_DIR", data_dir.join("mail").display().to_string());
+        }
         if src.get("JWT_PRIVATE_KEY_FILE").is_none() {
             match dev_token_keys(&data_dir) {
                 Ok((private, public)) => {
@@ -227,7 +231,13 @@ async fn serve_everything(
             Component::Gateway if api_key_generated => {
                 println!("  {:<13} {url}   X-Internal-API-Key: {api_key}", c.name())
             }
-            Component::Admin => println!("  {:<13} {url}   (admin panel)", c.name()),
+            Component::Admin => match running.admin_metrics {
+                Some(m) => println!(
+                    "  {:<13} {url}   (admin panel; its metrics at http://{m}/metrics)",
+                    c.name()
+                ),
+                None => println!("  {:<13} {url}   (admin panel)", c.name()),
+            },
             _ => println!("  {:<13} {url}", c.name()),
         }
     }
@@ -246,6 +256,12 @@ async fn serve_everything(
         platform.cache.kind(),
         platform.broker.kind()
     );
+    if let Some(dir) = &platform.settings.notify.mail_sink_dir {
+        println!(
+            "  E-mails (password resets, invitations…) are written to {}/",
+            dir.display()
+        );
+    }
     if let Some(report) = report {
         println!("\nDemo logins:");
         let existing: std::collections::BTreeSet<&String> = report.existing.iter().collect();

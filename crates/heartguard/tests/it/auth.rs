@@ -5,7 +5,7 @@
 use base64::Engine;
 use hg_platform::Component;
 use hg_test_support::fixtures::{self, FIXTURE_PASSWORD};
-use hg_test_support::{TestApp, test_token_keys};
+use hg_test_support::{TestApp, test_token_keys, token_in};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -14,6 +14,7 @@ async fn app_with(env: &[(&str, &str)]) -> TestApp {
     let mut b = TestApp::builder()
         .with(Component::Auth)
         .with(Component::User)
+        .with(Component::Notification)
         .with_redis();
     for (k, v) in env {
         b = b.env(k, v);
@@ -87,18 +88,19 @@ async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value) {
     .await
 }
 
-/// The e-mail event of `event_type` most recently written to the outbox: (address, link token).
-async fn mailed_token(app: &TestApp, event_type: &str) -> (String, String) {
-    let payload: Value = sqlx::query_scalar(
-        "select payload from outbox_events where event_type = $1 order by created_at desc limit 1",
+/// The link token of the `n`-th e-mail (from 1) sent to `to`, checking that neither the outbox nor
+/// anything it published holds it.
+async fn mailed_token(app: &TestApp, to: &str, n: usize) -> String {
+    let token = token_in(&app.nth_mail_to(to, n).await);
+    let leaked: i64 = sqlx::query_scalar(
+        "select count(*) from outbox_events where strpos(payload::text, $1) > 0",
     )
-    .bind(event_type)
+    .bind(&token)
     .fetch_one(&app.db.pool)
     .await
-    .unwrap_or_else(|e| panic!("no {event_type} event: {e}"));
-    let link = payload["link"].as_str().unwrap();
-    let token = link.split("token=").nth(1).unwrap().to_owned();
-    (payload["email"].as_str().unwrap().to_owned(), token)
+    .unwrap();
+    assert_eq!(leaked, 0, "a one-time token is in the outbox");
+    token
 }
 
 async fn audit_actions(app: &TestApp) -> Vec<String> {
@@ -251,6 +253,119 @@ async fn repeated_failures_lock_the_account_until_the_lock_expires() {
         .await
         .unwrap();
     assert_eq!(failures, 0);
+}
+
+/// Logs `email` in as staff or patient; returns status, error id, message and `Retry-After`.
+async fn attempt(app: &TestApp, path: &str, email: &str) -> (u16, String, String, Option<u64>) {
+    let resp = app
+        .client
+        .post(app.url(Component::Auth, path))
+        .json(&json!({"email": email, "password": "not the password 1"}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body: Value = resp.json().await.unwrap();
+    (
+        status,
+        error_id(&body).to_owned(),
+        body["error"]["message"].as_str().unwrap_or("").to_owned(),
+        retry,
+    )
+}
+
+#[tokio::test]
+async fn unknown_emails_lock_out_exactly_like_accounts_do() {
+    let app = app_with(&[("LOGIN_RATE_PER_MINUTE", "1000")]).await;
+    staff(&app, "real@example.org").await;
+    let org = fixtures::org(&app.db.pool, "LOCK-P").await;
+    fixtures::patient_login(&app.db.pool, org, "real.patient@example.org").await;
+    for (path, known, unknown) in [
+        ("/auth/login", "real@example.org", "ghost@example.org"),
+        (
+            "/auth/patient/login",
+            "real.patient@example.org",
+            "ghost.patient@example.org",
+        ),
+    ] {
+        for i in 1..=7 {
+            let k = attempt(&app, path, known).await;
+            let u = attempt(&app, path, unknown).await;
+            assert_eq!((k.0, &k.1, &k.2), (u.0, &u.1, &u.2), "{path}, attempt {i}");
+            if i <= 5 {
+                assert_eq!(k.1, "HG-INVALID-CREDENTIALS", "{path}, attempt {i}");
+            } else {
+                assert_eq!(k.1, "HG-ACCOUNT-LOCKED", "{path}, attempt {i}");
+                let (kr, ur) = (k.3.unwrap(), u.3.unwrap());
+                assert!(
+                    kr.abs_diff(ur) <= 5 && (800..=900).contains(&kr),
+                    "{kr} {ur}"
+                );
+            }
+        }
+    }
+    let digests: i64 = sqlx::query_scalar(
+        "select count(*) from login_throttle where email_digest = sha256('ghost@example.org'::bytea)",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(digests, 1, "unknown e-mails are kept as digests only");
+}
+
+#[tokio::test]
+async fn a_password_reset_request_does_the_same_work_for_any_address() {
+    let app = app_with(&[]).await;
+    staff(&app, "owner@example.org").await;
+    let written = |app: &TestApp| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "select event_type, payload->>'action' from outbox_events order by created_at, id",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let before = written(&app).await.len();
+    let (status, known) = post(
+        &app,
+        "/auth/password/forgot",
+        json!({"email": "owner@example.org"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let after_known = written(&app).await;
+    let (status, unknown) = post(
+        &app,
+        "/auth/password/forgot",
+        json!({"email": "nobody@example.org"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let after_unknown = written(&app).await;
+    assert_eq!(known["data"], unknown["data"]);
+    let known_rows = &after_known[before..];
+    let unknown_rows = &after_unknown[after_known.len()..];
+    assert_eq!(
+        known_rows, unknown_rows,
+        "the request writes the same rows whether or not the address has an account"
+    );
+    assert!(!known_rows.is_empty());
+    // Only the account's owner gets an e-mail.
+    app.mail_to("owner@example.org").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        app.mails()
+            .iter()
+            .all(|m| !m.contains("nobody@example.org"))
+    );
 }
 
 #[tokio::test]
@@ -618,6 +733,39 @@ async fn changing_the_password_checks_the_current_one_and_ends_other_sessions() 
 }
 
 #[tokio::test]
+async fn the_current_password_cannot_be_guessed_without_limit() {
+    let app = app_with(&[]).await;
+    let id = staff(&app, "guess@example.org").await;
+    let access = app.token_for(id).await;
+    let change = |current: &'static str| {
+        let (app, access) = (&app, access.clone());
+        async move {
+            post_auth(
+                app,
+                "/auth/password/change",
+                &access,
+                json!({"current_password": current, "new_password": "a brand new secret"}),
+            )
+            .await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(change("a wrong guess 1").await.0, 400);
+    }
+    let (status, body) = change(FIXTURE_PASSWORD).await;
+    assert_eq!(
+        (status, error_id(&body)),
+        (429, "HG-ACCOUNT-LOCKED"),
+        "even the right password waits for the lock: {body}"
+    );
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"PASSWORD_CHANGE_FAILED".to_owned())
+    );
+}
+
+#[tokio::test]
 async fn password_reset_links_are_single_use_and_expire() {
     let app = app_with(&[]).await;
     let id = staff(&app, "reset@example.org").await;
@@ -644,8 +792,13 @@ async fn password_reset_links_are_single_use_and_expire() {
     )
     .await;
     assert_eq!(status, 202);
-    let (email, token) = mailed_token(&app, "auth.password_reset_requested").await;
-    assert_eq!(email, "reset@example.org");
+    let token = mailed_token(&app, "reset@example.org", 1).await;
+    assert!(
+        app.mails()
+            .iter()
+            .all(|m| !m.contains("To: ghost@example.org")),
+        "an address without an account gets no e-mail"
+    );
     let stored: i64 = sqlx::query_scalar(
         "select count(*) from auth_tokens where token_hash = sha256($1::text::bytea)",
     )
@@ -695,7 +848,7 @@ async fn password_reset_links_are_single_use_and_expire() {
         json!({"email": "reset@example.org"}),
     )
     .await;
-    let (_, late) = mailed_token(&app, "auth.password_reset_requested").await;
+    let late = mailed_token(&app, "reset@example.org", 2).await;
     sqlx::query("update auth_tokens set expires_at = now() - interval '1 minute' where user_id = $1 and used_at is null")
         .bind(id)
         .execute(&app.db.pool)
@@ -738,23 +891,46 @@ async fn patients_register_verify_their_email_and_then_log_in() {
     bad["birthdate"] = json!("not a date");
     assert_eq!(post(&app, "/auth/patient/register", bad).await.0, 400);
 
-    let (status, v) = post(&app, "/auth/patient/register", body.clone()).await;
-    assert_eq!(status, 201, "{v}");
-    let (status, v) = post(&app, "/auth/patient/register", body.clone()).await;
-    assert_eq!((status, error_id(&v)), (409, "HG-EMAIL-TAKEN"));
+    let (status, first) = post(&app, "/auth/patient/register", body.clone()).await;
+    assert_eq!(status, 202, "{first}");
+    // Registering again answers the same: the address's owner learns by e-mail that it has an
+    // account; the one registering learns nothing.
+    let (status, again) = post(&app, "/auth/patient/register", body.clone()).await;
+    assert_eq!((status, &again["data"]), (202, &first["data"]));
+    assert!(
+        app.nth_mail_to("paula@example.org", 2)
+            .await
+            .contains("Ya tienes una cuenta")
+    );
 
     let creds = json!({"email": "paula@example.org", "password": "heart rhythm 42"});
     let (status, v) = post(&app, "/auth/patient/login", creds.clone()).await;
     assert_eq!((status, error_id(&v)), (403, "HG-ACCOUNT-PENDING"));
-    let (_, token) = mailed_token(&app, "auth.email_verification_requested").await;
+    let token = mailed_token(&app, "paula@example.org", 1).await;
     let (status, v) = post(&app, "/auth/email/verify", json!({"token": token})).await;
     assert_eq!(status, 200, "{v}");
     let (status, v) = post(&app, "/auth/email/verify", json!({"token": token})).await;
     assert_eq!((status, error_id(&v)), (409, "HG-LINK-USED"));
 
-    let (status, v) = post(&app, "/auth/patient/login", creds).await;
+    let (status, v) = post(&app, "/auth/patient/login", creds.clone()).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["patient"]["org_code"], "SELF-REG");
+    // Now that the address signs in, registering it elsewhere creates nothing.
+    let other = fixtures::org(&app.db.pool, "OTHER-REG").await;
+    sqlx::query("update organizations set allow_patient_registration = true where id = $1")
+        .bind(other)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let mut elsewhere = body.clone();
+    elsewhere["org_code"] = json!("other-reg");
+    assert_eq!(post(&app, "/auth/patient/register", elsewhere).await.0, 202);
+    let rows: i64 =
+        sqlx::query_scalar("select count(*) from patients where email = 'paula@example.org'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, 1);
     let access = v["data"]["tokens"]["access_token"].as_str().unwrap();
     let (status, me) = get_auth(&app, Component::Auth, "/auth/me", access).await;
     assert_eq!(
@@ -779,8 +955,9 @@ async fn staff_without_a_verified_address_can_ask_for_a_new_link() {
         .unwrap();
     let (status, v) = post_auth(&app, "/auth/email/resend", &access, json!({})).await;
     assert_eq!(status, 202, "{v}");
-    let (email, _) = mailed_token(&app, "auth.email_verification_requested").await;
-    assert_eq!(email, "resend@example.org");
+    let token = mailed_token(&app, "resend@example.org", 1).await;
+    let (status, v) = post(&app, "/auth/email/verify", json!({"token": token})).await;
+    assert_eq!(status, 200, "{v}");
 }
 
 #[tokio::test]
@@ -809,15 +986,23 @@ async fn staff_self_registration_is_off_unless_enabled() {
         json!({"name": "Nora", "email": "nora@example.org", "password": "long enough pw 1"}),
     )
     .await;
-    assert_eq!(status, 201, "{v}");
-    assert_eq!(v["data"]["status"], "pending");
-    let (status, v) = post(
+    assert_eq!(status, 202, "{v}");
+    let (status, again) = post(
         &open,
         "/auth/register",
         json!({"name": "Nora", "email": "NORA@example.org", "password": "long enough pw 1"}),
     )
     .await;
-    assert_eq!((status, error_id(&v)), (409, "HG-EMAIL-TAKEN"));
+    assert_eq!(
+        (status, &again["data"]),
+        (202, &v["data"]),
+        "the same answer"
+    );
+    assert!(
+        open.nth_mail_to("nora@example.org", 2)
+            .await
+            .contains("Ya tienes una cuenta")
+    );
     assert_eq!(
         error_id(&login(&open, "nora@example.org", "long enough pw 1").await.1),
         "HG-ACCOUNT-PENDING"

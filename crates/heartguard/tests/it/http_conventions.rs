@@ -67,6 +67,8 @@ async fn a_valid_json_body_is_created_with_location_and_the_success_envelope() {
         .unwrap();
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.headers()["location"], "/notes/1");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     let text = resp.text().await.unwrap();
     assert!(
         text.starts_with(r#"{"status":"success","code":201,"data":"#),
@@ -173,16 +175,22 @@ async fn xml_with_a_dtd_is_refused_without_expanding_it() {
 #[tokio::test]
 async fn a_json_syntax_error_is_400_bad_payload() {
     let (app, base) = probe_app().await;
-    let resp = app
-        .client
-        .post(format!("{base}/notes"))
-        .header("content-type", "application/json")
-        .body(r#"{"title": "x", "priority": "#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    assert_eq!(json(resp).await["error"]["id"], "HG-BAD-PAYLOAD");
+    // The second one's first problem is a wrong type; it is malformed all the same.
+    for body in [
+        r#"{"title": "x", "priority": "#,
+        r#"{"priority": "high", "title": "x",}"#,
+    ] {
+        let resp = app
+            .client
+            .post(format!("{base}/notes"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert_eq!(json(resp).await["error"]["id"], "HG-BAD-PAYLOAD", "{body}");
+    }
 }
 
 #[tokio::test]
@@ -209,6 +217,11 @@ async fn a_wrong_type_or_missing_field_is_400_naming_the_field() {
         ),
         (r#"{"title": "x", "priority": 1}"#, "urgent"),
         (r#"{"title": 5, "priority": 1, "urgent": true}"#, "title"),
+        // Unknown fields are refused on every route, POST as PATCH.
+        (
+            r#"{"title": "x", "priority": 1, "urgent": true, "colour": "red"}"#,
+            "colour",
+        ),
     ] {
         let resp = app
             .client
@@ -510,4 +523,47 @@ async fn an_answer_given_before_reading_the_body_keeps_the_connection() {
             "{statuses:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn metrics_stay_off_the_public_admin_port_and_need_the_token_when_one_is_set() {
+    let app = TestApp::builder()
+        .with(Component::Admin)
+        .with(Component::Device)
+        .env("METRICS_TOKEN", "metrics-token-0123456789")
+        .spawn()
+        .await;
+    let get = |url: String, bearer: Option<&'static str>| {
+        let mut req = app.client.get(url);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get(app.url(Component::Admin, "/metrics"), None).await, 404);
+    assert_eq!(
+        get(
+            app.url(Component::Admin, "/metrics"),
+            Some("metrics-token-0123456789")
+        )
+        .await,
+        404,
+        "not on the public port, token or not"
+    );
+    let private = format!("http://{}/metrics", app.admin_metrics.unwrap());
+    assert_eq!(get(private.clone(), None).await, 401);
+    assert_eq!(
+        get(private.clone(), Some("wrong-token-0123456789")).await,
+        401
+    );
+    assert_eq!(get(private, Some("metrics-token-0123456789")).await, 200);
+    assert_eq!(get(app.url(Component::Device, "/metrics"), None).await, 401);
+    assert_eq!(
+        get(
+            app.url(Component::Device, "/metrics"),
+            Some("metrics-token-0123456789")
+        )
+        .await,
+        200
+    );
 }

@@ -19,6 +19,7 @@ struct World {
     admin_a: String,
     admin_a_id: Uuid,
     admin_b: String,
+    admin_b_id: Uuid,
     clinician_a: String,
     clinician_a_id: Uuid,
     root: String,
@@ -28,6 +29,7 @@ async fn world() -> World {
     let app = TestApp::builder()
         .with(ORG)
         .with(Component::Auth)
+        .with(Component::Notification)
         .spawn()
         .await;
     let pool = &app.db.pool;
@@ -49,6 +51,7 @@ async fn world() -> World {
         org_a,
         org_b,
         admin_a_id,
+        admin_b_id,
         clinician_a_id,
     }
 }
@@ -398,8 +401,36 @@ async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
             json!({"email": "NEWCOMER@example.org", "org_role": "viewer"}),
         )
         .await;
-    assert_eq!(status, 201, "{v}");
+    assert_eq!(status, 202, "adding someone invites them: {v}");
+    assert_eq!(v["data"]["status"], "pending");
+    assert!(v["data"].get("token").is_none(), "{v}");
+    let member_count = |w: &World| {
+        let pool = w.app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from user_org_membership where org_id = $1 and user_id = $2",
+            )
+            .bind(a)
+            .bind(newcomer)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(member_count(&w).await, 0, "no membership before consent");
+    let token = hg_test_support::token_in(&w.app.mail_to("newcomer@example.org").await);
+    let (status, v) = call(
+        &w.app,
+        Method::POST,
+        Component::Auth,
+        "/auth/invitations/accept",
+        None,
+        Some(json!({"token": token})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["user_id"], newcomer.to_string());
+    assert_eq!(member_count(&w).await, 1);
     let (status, v) = w
         .post(
             &format!("/organizations/{a}/members"),
@@ -410,16 +441,22 @@ async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
     assert_eq!((status, error_id(&v)), (409, "HG-ALREADY-MEMBER"));
     for (body, field) in [
         (
-            json!({"email": "ghost@example.org", "org_role": "viewer"}),
-            "email",
-        ),
-        (
             json!({"user_id": newcomer, "org_role": "emperor"}),
             "org_role",
         ),
         (json!({"org_role": "viewer"}), "user_id"),
         (
             json!({"user_id": "not-a-uuid", "org_role": "viewer"}),
+            "user_id",
+        ),
+        (
+            json!({"email": "not an address", "org_role": "viewer"}),
+            "email",
+        ),
+        // Only users the caller can already see are named by id: another organization's admin
+        // is not.
+        (
+            json!({"user_id": w.admin_b_id, "org_role": "viewer"}),
             "user_id",
         ),
     ] {
@@ -511,9 +548,64 @@ async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
     .fetch_all(&w.app.db.pool)
     .await
     .unwrap();
-    for a in ["MEMBER_ADD", "MEMBER_ROLE_CHANGE", "MEMBER_REMOVE"] {
+    for a in [
+        "INVITATION_CREATE",
+        "INVITATION_ACCEPTED",
+        "MEMBER_ROLE_CHANGE",
+        "MEMBER_REMOVE",
+    ] {
         assert!(actions.contains(&a.to_owned()), "{a}");
     }
+}
+
+#[tokio::test]
+async fn adding_someone_needs_their_consent_and_tells_nothing_about_their_account() {
+    let w = world().await;
+    let a = w.org_a;
+    let mut answers = Vec::new();
+    // Another tenant's admin, and an address without an account.
+    for email in ["admin.b@example.org", "nobody.here@example.org"] {
+        let (status, v) = w
+            .post(
+                &format!("/organizations/{a}/members"),
+                &w.admin_a,
+                json!({"email": email, "org_role": "org_admin"}),
+            )
+            .await;
+        assert_eq!(status, 202, "{v}");
+        let mut keys: Vec<String> = v["data"].as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        answers.push((
+            keys,
+            v["data"]["status"].clone(),
+            v["data"]["org_role"].clone(),
+        ));
+    }
+    assert_eq!(answers[0], answers[1], "the same answer either way");
+    let joined: i64 = sqlx::query_scalar(
+        "select count(*) from user_org_membership where org_id = $1 and user_id = $2",
+    )
+    .bind(a)
+    .bind(w.admin_b_id)
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(joined, 0, "nobody is added without accepting");
+    // The invited admin's session is untouched: an add no longer logs anyone out.
+    let (status, _) = w
+        .get(&format!("/organizations/{}", w.org_b), &w.admin_b)
+        .await;
+    assert_eq!(status, 200);
+    // The link goes to the invited address only, never through the outbox.
+    let token = hg_test_support::token_in(&w.app.mail_to("admin.b@example.org").await);
+    let leaked: i64 = sqlx::query_scalar(
+        "select count(*) from outbox_events where strpos(payload::text, $1) > 0",
+    )
+    .bind(&token)
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
 }
 
 #[tokio::test]
@@ -547,16 +639,25 @@ async fn invitations_show_their_token_once_derive_status_and_can_be_revoked() {
         )
         .await;
     assert_eq!(status, 201, "{v}");
-    let token = v["data"]["token"].as_str().unwrap().to_owned();
     let id = v["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(v["data"]["status"], "pending");
-    assert!(v["data"]["link"].as_str().unwrap().ends_with(&token));
+    assert!(
+        v["data"].get("token").is_none() && v["data"].get("link").is_none(),
+        "the inviting admin never sees the link: {v}"
+    );
     let event: Value =
         sqlx::query_scalar("select payload from outbox_events where event_type = 'user.invited'")
             .fetch_one(&w.app.db.pool)
             .await
             .unwrap();
-    assert_eq!(event["email"], "invitee@example.org");
+    assert_eq!(
+        event,
+        json!({"invitation_id": id}),
+        "the event carries a reference only"
+    );
+    let mail = w.app.mail_to("invitee@example.org").await;
+    assert!(mail.contains("Organization ORG-A"), "{mail}");
+    let token = hg_test_support::token_in(&mail);
 
     for (body, field) in [
         (json!({"email": "bad", "org_role": "viewer"}), "email"),
@@ -727,6 +828,16 @@ async fn care_teams_with_members_and_patients() {
         (status, v["data"][0]["person_name"].as_str()),
         (200, Some("Patient One"))
     );
+    // Names and risk levels are patient data: reading them is audited.
+    let read: Value = sqlx::query_scalar(
+        "select payload from outbox_events where payload->>'action' = 'PATIENT_LIST'
+          and payload->'details'->>'care_team_id' = $1",
+    )
+    .bind(team.to_string())
+    .fetch_one(&w.app.db.pool)
+    .await
+    .expect("a PATIENT_LIST audit entry for the team's list");
+    assert_eq!(read["details"]["patient_ids"], json!([p1]));
     let (status, v) = w.get(&format!("{base}/{team}"), &w.clinician_a).await;
     assert_eq!(
         (

@@ -299,6 +299,72 @@ async fn reading_a_patient_is_audited() {
 }
 
 #[tokio::test]
+async fn no_answer_tells_that_an_email_is_a_patient_of_another_organization() {
+    let w = world().await;
+    let pool = &w.app.db.pool;
+    // A patient of ORG-B who signs in with this address.
+    let theirs = fixtures::patient_login(pool, w.org_b, "cardiac.person@example.org").await;
+    sqlx::query("update organizations set allow_patient_registration = true where id = $1")
+        .bind(w.org_a)
+        .execute(pool)
+        .await
+        .unwrap();
+
+    // An org admin of ORG-A registers a patient with that address: nothing says it is taken.
+    let (status, v) = w
+        .post(
+            "/patients",
+            &w.admin_a,
+            json!({"org_id": w.org_a, "person_name": "Same Address", "email": "Cardiac.Person@example.org"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    // Within ORG-A itself the address is taken, and saying so tells only about ORG-A.
+    let (status, v) = w
+        .post(
+            "/patients",
+            &w.admin_a,
+            json!({"org_id": w.org_a, "person_name": "Again", "email": "cardiac.person@example.org"}),
+        )
+        .await;
+    assert_eq!((status, error_id(&v)), (409, "HG-EMAIL-TAKEN"));
+
+    // Self-registration answers alike for that address and for a fresh one.
+    let register = |email: &'static str, org: &'static str| {
+        let app = &w.app;
+        async move {
+            call(
+                app,
+                Method::POST,
+                Component::Auth,
+                "/auth/patient/register",
+                None,
+                Some(json!({"org_code": org, "name": "Some One", "email": email, "password": "heart rhythm 42"})),
+            )
+            .await
+        }
+    };
+    let taken = register("cardiac.person@example.org", "ORG-A").await;
+    let fresh = register("fresh.person@example.org", "ORG-A").await;
+    assert_eq!((taken.0, &taken.1["data"]), (fresh.0, &fresh.1["data"]));
+    assert_eq!(taken.0, 202);
+    // The existing patient still signs in, and is the only login for the address.
+    let (status, v) = call(
+        &w.app,
+        Method::POST,
+        Component::Auth,
+        "/auth/patient/login",
+        None,
+        Some(
+            json!({"email": "cardiac.person@example.org", "password": fixtures::FIXTURE_PASSWORD}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["patient"]["id"], theirs.to_string());
+}
+
+#[tokio::test]
 async fn org_admins_create_patients_with_validation_and_others_cannot() {
     let w = world().await;
     let body = json!({"org_id": w.org_a, "person_name": "Nuevo Paciente", "email": "nuevo@example.org", "birthdate": "1970-05-06", "sex": "f", "risk_level": "High", "care_team_ids": [w.team_a]});

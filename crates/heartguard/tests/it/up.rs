@@ -34,6 +34,8 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
         cmd.env(c.port_var(), port.to_string());
         ports.push((c, port));
     }
+    let metrics_port = free_port();
+    cmd.env("ADMIN_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
     let mut child = cmd.spawn().expect("heartguard up starts");
     let client = crate::support::client();
     for (c, port) in &ports {
@@ -66,6 +68,31 @@ async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops
             .unwrap();
         assert_eq!(ready.status(), 200, "{c} not ready");
     }
+    // The admin panel's port is public: its metrics are on their own, loopback address.
+    let admin_port = ports
+        .iter()
+        .find(|(c, _)| *c == Component::Admin)
+        .unwrap()
+        .1;
+    let public = client
+        .get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    let private = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(private.status(), 200);
+    assert!(
+        private
+            .text()
+            .await
+            .unwrap()
+            .contains("http_requests_total")
+    );
 
     sigterm(child.id());
     let status = child.wait().expect("heartguard up exits");

@@ -381,3 +381,92 @@ async fn roles_are_replaced_audited_and_apply_at_the_next_request() {
     assert_eq!(entry["details"]["to"], json!(["caregiver", "clinician"]));
     assert_eq!(entry["actor_id"], w.root_id.to_string());
 }
+
+#[tokio::test]
+async fn an_org_admin_sees_only_what_concerns_their_organization_about_a_member() {
+    let w = world().await;
+    let pool = &w.app.db.pool;
+    // member.a is also in ORG-B, has two-factor on and has signed in.
+    let org_b: Uuid = sqlx::query_scalar("select id from organizations where code = 'ORG-B'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    fixtures::membership(pool, org_b, w.member_a, "viewer").await;
+    sqlx::query("update users set totp_enabled = true, last_login_at = now() where id = $1")
+        .bind(w.member_a)
+        .execute(pool)
+        .await
+        .unwrap();
+    let id = w.member_a;
+
+    let (status, v) = w
+        .req(Method::GET, &format!("/users/{id}"), &w.admin_a, None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    for hidden in ["roles", "totp_enabled", "last_login_at"] {
+        assert!(v["data"].get(hidden).is_none(), "{hidden} shown: {v}");
+    }
+    let (_, list) = w.req(Method::GET, "/users", &w.admin_a, None).await;
+    let row = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == id.to_string())
+        .unwrap();
+    assert!(
+        row.get("roles").is_none() && row.get("totp_enabled").is_none(),
+        "{row}"
+    );
+    let (status, v) = w
+        .req(
+            Method::GET,
+            &format!("/users/{id}/memberships"),
+            &w.admin_a,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let codes: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["ORG-A"],
+        "another organization's membership is not shown"
+    );
+    // Filters cannot ask the question either.
+    let (status, v) = w
+        .req(
+            Method::GET,
+            &format!("/users?org_id={org_b}"),
+            &w.admin_a,
+            None,
+        )
+        .await;
+    assert_eq!((status, v["meta"]["total"].as_i64()), (200, Some(0)), "{v}");
+    let (status, _) = w
+        .req(Method::GET, "/users?role=clinician", &w.admin_a, None)
+        .await;
+    assert_eq!(status, 403);
+
+    // The user themself and superadmins see everything.
+    for token in [&w.member_a_token, &w.root] {
+        let (_, v) = w
+            .req(Method::GET, &format!("/users/{id}"), token, None)
+            .await;
+        assert_eq!(v["data"]["roles"], json!(["clinician"]));
+        assert_eq!(v["data"]["totp_enabled"], true);
+        let (_, v) = w
+            .req(
+                Method::GET,
+                &format!("/users/{id}/memberships"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    }
+}

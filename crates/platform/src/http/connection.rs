@@ -235,6 +235,11 @@ impl BodyProgress {
         }
     }
 
+    /// Whether the body has been read to its end (or failed).
+    pub fn is_done(&self) -> bool {
+        self.0.done.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Completes once the body has been read to its end (or failed).
     pub async fn finished(&self) {
         loop {
@@ -310,6 +315,47 @@ impl hyper::body::Body for TimedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// How much of a too-large body a proxy reads and throws away before answering 413, so the client,
+/// which may still be sending, gets to read the answer instead of a reset connection (nginx's
+/// "lingering close"). Past it the answer goes out at once.
+pub const DISCARD_AFTER_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// Why [`read_limited`] returned no body.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The body is longer than the limit (the rest was read and dropped, up to
+    /// [`DISCARD_AFTER_LIMIT`]).
+    TooLarge,
+    /// Reading failed (a late body, a client that broke off).
+    Failed(axum::Error),
+}
+
+/// Reads `body` whole when it has at most `limit` bytes. A longer one is read on, and dropped, up to
+/// [`DISCARD_AFTER_LIMIT`] more bytes before [`ReadError::TooLarge`] is returned.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ReadError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut kept = bytes::BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(ReadError::Failed)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen <= limit as u64 {
+            kept.extend_from_slice(&data);
+        } else if seen > limit as u64 + DISCARD_AFTER_LIMIT {
+            return Err(ReadError::TooLarge);
+        }
+    }
+    if seen > limit as u64 {
+        Err(ReadError::TooLarge)
+    } else {
+        Ok(kept.freeze())
     }
 }
 

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
 use quick_xml::events::Event;
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
 use super::envelope::ApiError;
@@ -114,32 +115,52 @@ fn field_name(path: &str, message: &str) -> String {
         .to_owned()
 }
 
-/// Parses a JSON body into `T`, separating syntax errors from shape errors.
+/// Parses a JSON body into `T`, separating syntax errors from shape errors: a body that is not
+/// well-formed JSON is 400 `HG-BAD-PAYLOAD` wherever the first problem lies, and only a well-formed
+/// one is checked against `T` (400 `HG-VALIDATION` naming the field). Fields `T` does not know are
+/// refused, not ignored, on every route alike.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde fills a struct from an array by position (`[null, "x"]`); a body is an object.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(ApiError::bad_payload("the body must be a JSON object"));
     }
+    // Syntax first, over the whole document: a shape error early in a malformed body must not
+    // hide that it is malformed.
+    let mut check = serde_json::Deserializer::from_slice(bytes);
+    if let Err(e) = serde::de::IgnoredAny::deserialize(&mut check).and_then(|_| check.end()) {
+        return Err(ApiError::bad_payload(format!(
+            "malformed JSON at line {} column {}",
+            e.line(),
+            e.column()
+        )));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let mut unknown = Vec::new();
+    let value: T = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+        &mut de,
+        &mut |path: serde_ignored::Path<'_>| unknown.push(path.to_string()),
+    ))
+    .map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let msg = inner.to_string();
-                let msg = msg.split(" at line").next().unwrap_or(&msg).to_owned();
-                ApiError::invalid_field(field_name(&path, &msg), msg)
-            }
-            _ => ApiError::bad_payload(format!(
-                "malformed JSON at line {} column {}",
-                inner.line(),
-                inner.column()
-            )),
-        }
+        let msg = inner.to_string();
+        let msg = msg.split(" at line").next().unwrap_or(&msg).to_owned();
+        ApiError::invalid_field(field_name(&path, &msg), msg)
     })?;
-    de.end()
-        .map_err(|_| ApiError::bad_payload("unexpected data after the JSON document"))?;
+    refuse_unknown(unknown)?;
     Ok(value)
+}
+
+/// 400 `HG-VALIDATION` naming every field of the body that the route does not take.
+fn refuse_unknown(unknown: Vec<String>) -> Result<(), ApiError> {
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::validation(
+        unknown
+            .into_iter()
+            .map(|f| (f, "is not a field of this request".to_owned())),
+    ))
 }
 
 /// Refuses DTDs (and with them entity declarations), then parses an XML body into `T`.
@@ -165,18 +186,38 @@ pub fn parse_xml<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     }
     let mut de = quick_xml::de::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let mut unknown = Vec::new();
+    let value = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+        &mut de,
+        &mut |path: serde_ignored::Path<'_>| {
+            let path = path.to_string();
+            // Attributes (`xmlns`, say) carry no fields of ours.
+            if !path
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| last.starts_with('@'))
+            {
+                unknown.push(path);
+            }
+        },
+    ))
+    .map_err(|err| {
         let path = err.path().to_string();
         match err.into_inner() {
             quick_xml::DeError::InvalidXml(e) => {
                 ApiError::bad_payload(format!("malformed XML: {e}"))
+            }
+            quick_xml::DeError::UnexpectedEof => {
+                ApiError::bad_payload("malformed XML: the document ends early")
             }
             other => {
                 let msg = other.to_string();
                 ApiError::invalid_field(field_name(&path, &msg), msg)
             }
         }
-    })
+    })?;
+    refuse_unknown(unknown)?;
+    Ok(value)
 }
 
 /// Path parameters whose parse failure (a malformed UUID, say) is 404, never 400 or 500:
@@ -237,6 +278,48 @@ mod tests {
         assert!(err.to_document()["error"]["details"]["fields"]["count"].is_string());
         let err = parse_json::<Body>(br#"{"name": "x"}"#).unwrap_err();
         assert!(err.to_document()["error"]["details"]["fields"]["count"].is_string());
+    }
+
+    #[test]
+    fn a_malformed_body_is_bad_payload_even_after_a_shape_error() {
+        // The first problem serde meets is the type of `count`; the body is malformed anyway.
+        for body in [
+            &br#"{"count": "many", "name": "x""#[..],
+            br#"{"count": "many", "name": }"#,
+            br#"{"count": "many", "name": "x",}"#,
+            br#"{"name": "x", "count": 1, "name": "y" "#,
+        ] {
+            let err = parse_json::<Body>(body).unwrap_err();
+            assert_eq!(
+                err.id(),
+                "HG-BAD-PAYLOAD",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_naming_them() {
+        let err =
+            parse_json::<Body>(br#"{"name": "x", "count": 1, "emial": "a@b.c"}"#).unwrap_err();
+        assert_eq!(err.id(), "HG-VALIDATION");
+        assert!(err.to_document()["error"]["details"]["fields"]["emial"].is_string());
+        let err = parse_xml::<Body>(
+            b"<request><name>x</name><count>1</count><colour>red</colour></request>",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_document()["error"]["details"]["fields"]["colour"].is_string(),
+            "{:?}",
+            err.to_document()
+        );
+        assert!(
+            parse_xml::<Body>(
+                br#"<request xmlns="urn:x"><name>x</name><count>1</count></request>"#
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -23,13 +23,15 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Liveness, readiness and metrics routes of `component`.
 pub fn routes(component: Component) -> Router<Platform> {
     let live = move || async move { liveness(component) };
-    let mut router = Router::new()
-        .route("/health", get(live))
-        .route("/metrics", get(metrics))
-        .route(
-            "/ready",
-            get(move |State(p): State<Platform>| readiness(component, p)),
-        );
+    let mut router = Router::new().route("/health", get(live));
+    // The admin component's port is public (behind nginx): its metrics have their own listener.
+    if component != Component::Admin {
+        router = router.route("/metrics", get(metrics));
+    }
+    let mut router = router.route(
+        "/ready",
+        get(move |State(p): State<Platform>| readiness(component, p)),
+    );
     for prefix in component.prefixes() {
         router = router.route(&format!("/{prefix}/health"), get(live));
     }
@@ -79,8 +81,35 @@ async fn readiness(component: Component, platform: Platform) -> Response {
     }
 }
 
+/// The admin component's metrics listener (`ADMIN_METRICS_ADDR`): `/metrics` only.
+pub fn metrics_routes(platform: &Platform) -> Router {
+    let routes = Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(super::middleware::not_found)
+        .with_state(platform.clone());
+    super::middleware::standard_layers(routes, "admin-metrics", 1024, 1024)
+}
+
 /// Prometheus text. Not an envelope: the negotiation layer lets it through whatever `Accept` says.
-async fn metrics(State(p): State<Platform>) -> Response {
+/// With `METRICS_TOKEN` set, only `Authorization: Bearer <token>` reads it.
+async fn metrics(State(p): State<Platform>, headers: http::HeaderMap) -> Response {
+    if let Some(token) = &p.settings.metrics.token {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let presented = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let ok: bool = Sha256::digest(presented.as_bytes())
+            .ct_eq(&Sha256::digest(token.expose().as_bytes()))
+            .into();
+        if !ok {
+            return ApiError::unauthenticated("metrics need the METRICS_TOKEN bearer token")
+                .challenge("Bearer")
+                .into_response();
+        }
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         p.metrics.render(),

@@ -7,7 +7,7 @@
 //! 3. HTTP metrics;
 //! 4. panic catching (a panic is a 500 in the envelope, logged once);
 //! 5. the request body limit (413);
-//! 6. [`read_small_body`] — small bodies are read whole before the handler runs.
+//! 6. [`read_body`] — bodies up to a size are read whole before the handler runs.
 
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -27,10 +27,18 @@ use super::envelope::{ApiError, Negotiable};
 use super::negotiate::{Format, negotiate, to_xml};
 use super::request_id::{RequestId, X_REQUEST_ID};
 
-/// Wraps `router` in the standard layers for `component`, limiting bodies to `body_limit` bytes.
-pub fn standard_layers(router: Router, component: &'static str, body_limit: usize) -> Router {
+/// Wraps `router` in the standard layers for `component`, limiting bodies to `body_limit` bytes
+/// and reading those up to `read_limit` bytes before the handler runs (see [`read_body`]).
+pub fn standard_layers(
+    router: Router,
+    component: &'static str,
+    body_limit: usize,
+    read_limit: u64,
+) -> Router {
     router
-        .layer(middleware::from_fn(read_small_body))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            read_body(read_limit, req, next)
+        }))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CatchPanicLayer::custom(
@@ -105,26 +113,32 @@ async fn record_metrics(component: &'static str, req: Request, next: Next) -> Re
     resp
 }
 
-/// Bodies up to this size are read before the handler runs.
+/// What a proxying component (gateway, admin edge) reads before its handler runs; larger bodies
+/// stream through it.
 pub const SMALL_BODY: u64 = 64 * 1024;
 
-/// Reads a small body (declared `Content-Length` up to [`SMALL_BODY`]) whole before the handler
-/// runs. A handler that answers without reading the body (a bad id, a missing token) would otherwise
-/// leave it unread, and the HTTP server then closes the connection after the answer: the client —
-/// the gateway's pool above all — may already be sending its next request on it, which fails.
-/// Larger bodies stay streamed.
-pub async fn read_small_body(req: Request, next: Next) -> Response {
-    let small = req
+/// Reads a request body whole before the handler runs when it declares at most `limit` bytes, or
+/// declares no length (chunked: then the body limit layer outside stops it at the component's
+/// limit, 413). A handler that answers without reading the body (a bad id, a missing token) would
+/// otherwise leave it unread, and the HTTP server then closes the connection after the answer —
+/// with unread bytes in the socket, by a reset that can destroy the answer before the client (the
+/// gateway above all) reads it. Bodies declared larger than `limit` stay streamed.
+pub async fn read_body(limit: u64, req: Request, next: Next) -> Response {
+    use axum::body::HttpBody as _;
+    let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > 0 && n <= SMALL_BODY);
-    if !small {
+        .and_then(|v| v.parse::<u64>().ok());
+    let read = match declared {
+        Some(n) => n > 0 && n <= limit,
+        None => !req.body().is_end_stream() && limit > SMALL_BODY,
+    };
+    if !read {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, SMALL_BODY as usize).await {
+    match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
@@ -216,8 +230,14 @@ pub fn finish(mut resp: Response, format: Format, request_id: &RequestId) -> Res
         );
         *resp.body_mut() = Body::from(body);
     }
-    resp.headers_mut()
-        .insert(X_REQUEST_ID.clone(), request_id.header_value());
+    let headers = resp.headers_mut();
+    headers.insert(X_REQUEST_ID.clone(), request_id.header_value());
+    // Answers carry personal data more often than not: no cache keeps them unless a route says
+    // otherwise, and no browser guesses their type.
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
 }
 

@@ -31,7 +31,18 @@ pub fn component_app(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(platform.clone());
-    standard_layers(inner(app), component.name(), component.body_limit())
+    // Components read every body they accept before their handlers run; the proxies (gateway,
+    // admin edge) stream theirs on, and so will media uploads.
+    let read_limit = match component {
+        Component::Gateway | Component::Admin | Component::Media => super::middleware::SMALL_BODY,
+        _ => component.body_limit() as u64,
+    };
+    standard_layers(
+        inner(app),
+        component.name(),
+        component.body_limit(),
+        read_limit,
+    )
 }
 
 /// Binds `addr`, naming the component and the port variable when it cannot.
@@ -345,10 +356,19 @@ async fn serve_connection<I>(
                 progress.clone(),
             ))
         });
-        req.extensions_mut().insert(progress);
+        let http1 = req.version() < http::Version::HTTP_2;
+        req.extensions_mut().insert(progress.clone());
         let answer = service.clone().oneshot(req);
         async move {
-            let resp = answer.await?;
+            let mut resp = answer.await?;
+            // Answered before the body was read (413, a late body): the connection cannot carry
+            // another request, and the client must not try.
+            if http1 && !progress.is_done() {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             Ok::<_, std::convert::Infallible>(
                 resp.map(|b| axum::body::Body::new(GuardedBody::new(b, in_flight))),
             )

@@ -154,7 +154,7 @@ pub async fn patient_login(
     tag = "auth",
     summary = "Accept an invitation (with invitation_token) or sign up as staff when enabled",
     request_body = dto::Register,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<serde_json::Value>), (status = 200, description = "Invitation accepted by an existing account", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 404, description = "No such invitation (HG-INVITATION-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
+    responses((status = 202, description = "Sign-up accepted: the e-mail says how to go on (the same answer whether the address has an account or not)", body = hg_platform::http::openapi::Envelope<serde_json::Value>), (status = 201, description = "Invitation accepted, account created", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 200, description = "Invitation accepted by an existing account", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 404, description = "No such invitation (HG-INVITATION-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn register(
@@ -183,12 +183,8 @@ pub async fn register(
         email: required("email", &body.email)?,
         password: required("password", &body.password)?,
     };
-    let id = signup::register_staff(&p, new, &meta).await?;
-    Ok(ApiResponse::created(
-        format!("/users/{id}"),
-        json!({"id": id, "status": "pending", "email_verification": "sent"}),
-    )
-    .into_response())
+    signup::register_staff(&p, new, &meta).await?;
+    Ok(ApiResponse::with_status(StatusCode::ACCEPTED, registration_answer()).into_response())
 }
 
 /// `POST /auth/patient/register`.
@@ -198,7 +194,7 @@ pub async fn register(
     tag = "auth",
     summary = "Patient self-registration with an organization code",
     request_body = dto::PatientRegister,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<serde_json::Value>)),
+    responses((status = 202, description = "Accepted: the e-mail says how to go on (the same answer whether the address has an account or not)", body = hg_platform::http::openapi::Envelope<serde_json::Value>)),
     security(("api_key" = []))
 )]
 pub async fn patient_register(
@@ -207,7 +203,7 @@ pub async fn patient_register(
     Payload(body): Payload<dto::PatientRegister>,
 ) -> Result<ApiResponse, ApiError> {
     non_empty("org_code", &body.org_code)?;
-    let id = signup::register_patient(
+    signup::register_patient(
         &p,
         signup::NewPatient {
             org_code: &body.org_code,
@@ -220,10 +216,19 @@ pub async fn patient_register(
         &meta,
     )
     .await?;
-    Ok(ApiResponse::created(
-        format!("/patients/{id}"),
-        json!({"id": id, "email_verification": "sent"}),
+    Ok(ApiResponse::with_status(
+        StatusCode::ACCEPTED,
+        registration_answer(),
     ))
+}
+
+/// What every registration answers, whether the address could be registered or has an account
+/// already (spec/04 "Enumeration"): the e-mail tells its owner which.
+fn registration_answer() -> serde_json::Value {
+    json!({
+        "email_verification": "sent",
+        "message": "check your e-mail: it says how to finish the registration",
+    })
 }
 
 /// `POST /auth/refresh`.

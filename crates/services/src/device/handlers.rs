@@ -67,7 +67,6 @@ pub async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(as = DeviceCountFilters)]
 pub struct CountFilters {
     #[serde(default)]
@@ -172,7 +171,6 @@ pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<U
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DevicePatch {
     #[serde(default, deserialize_with = "double_option")]
     brand: Option<Option<String>>,
@@ -236,7 +234,7 @@ pub async fn archive(
     tag = "devices",
     summary = "Issue or rotate the device credential (the secret is shown once)",
     params(("id" = Uuid, Path)),
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Credential>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Credential>), (status = 422, description = "The device is inactive or archived (HG-DEVICE-INACTIVE)", body = hg_platform::http::openapi::ErrorDocument))
 )]
 pub async fn rotate_credential(
     State(p): State<Platform>,
@@ -324,7 +322,6 @@ pub async fn stream(State(p): State<Platform>, caller: Caller, IdPath(id): IdPat
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(as = CloseStream)]
 pub struct Close {
     #[serde(default)]

@@ -14,7 +14,6 @@ pub struct NewOrganization {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct OrganizationPatch {
     #[serde(default)]
     pub name: Option<String>,

@@ -170,10 +170,11 @@ pub async fn members(
     post,
     path = "/organizations/{id}/members",
     tag = "organizations",
-    summary = "Add an existing user as a member",
+    summary = "Ask someone to join: an invitation they accept (never an immediate membership)",
+    description = "The person, given by e-mail or by the id of a user the caller can see, is sent an invitation; they become a member when they accept it. The answer is the same whether the e-mail has an account or not.",
     params(("id" = Uuid, Path)),
     request_body = dto::NewMember,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<org::Member>))
+    responses((status = 202, description = "Invitation sent", body = hg_platform::http::openapi::Envelope<org::Invitation>), (status = 409, description = "Already a member (HG-ALREADY-MEMBER)", body = hg_platform::http::openapi::ErrorDocument))
 )]
 pub async fn add_member(
     State(p): State<Platform>,
@@ -181,10 +182,11 @@ pub async fn add_member(
     IdPath(id): IdPath<Uuid>,
     Payload(b): Payload<dto::NewMember>,
 ) -> Answer {
-    let m = org::add_member(&p, &caller, id, b.user_id, b.email.as_deref(), &b.org_role).await?;
-    Ok(ApiResponse::created(
-        format!("/organizations/{id}/members/{}", m.user_id),
-        m,
+    let invitation =
+        org::add_member(&p, &caller, id, b.user_id, b.email.as_deref(), &b.org_role).await?;
+    Ok(ApiResponse::with_status(
+        http::StatusCode::ACCEPTED,
+        invitation,
     ))
 }
 
@@ -253,10 +255,10 @@ pub async fn invitations(
     post,
     path = "/organizations/{id}/invitations",
     tag = "organizations",
-    summary = "Invite someone (the token is shown once)",
+    summary = "Invite someone: the link goes only to the invited address",
     params(("id" = Uuid, Path)),
     request_body = dto::NewInvitation,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<org::CreatedInvitation>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<org::Invitation>), (status = 409, description = "Already a member (HG-ALREADY-MEMBER)", body = hg_platform::http::openapi::ErrorDocument))
 )]
 pub async fn invite(
     State(p): State<Platform>,
@@ -266,7 +268,7 @@ pub async fn invite(
 ) -> Answer {
     let created = org::invite(&p, &caller, id, &b.email, &b.org_role, b.ttl_hours).await?;
     Ok(ApiResponse::created(
-        format!("/organizations/{id}/invitations/{}", created.invitation.id),
+        format!("/organizations/{id}/invitations/{}", created.id),
         created,
     ))
 }

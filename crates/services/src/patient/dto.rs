@@ -23,7 +23,6 @@ pub struct NewPatient {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct PatientPatch {
     #[serde(default)]
     pub person_name: Option<String>,
@@ -38,7 +37,6 @@ pub struct PatientPatch {
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(as = PatientCountFilters)]
 pub struct CountFilters {
     #[serde(default)]
@@ -67,7 +65,6 @@ pub struct NewCaregiver {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CaregiverPatch {
     #[serde(default)]
     pub relationship: Option<String>,
