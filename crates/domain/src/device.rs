@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use hg_platform::Platform;
 use hg_platform::auth::PrincipalKind;
-use hg_platform::http::list::{Page, PageRequest, SortField, SqlType};
+use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};

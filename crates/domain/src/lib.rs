@@ -13,4 +13,5 @@ pub mod records;
 pub mod secrets;
 pub mod seed;
 pub mod synthetic;
+pub mod telemetry;
 pub mod user;

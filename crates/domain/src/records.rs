@@ -2,14 +2,10 @@
 //! (principal, scope, permissions, request metadata), one error type with its envelope mapping —
 //! named constraints become 409/422 naming the field — and audit entries.
 
-use axum::extract::FromRequestParts;
-use hg_platform::Platform;
 use hg_platform::audit::{self, ActorType, AuditEntry};
 use hg_platform::auth::{Principal, PrincipalKind};
 use hg_platform::db::DbError;
-use hg_platform::http::ApiError;
-use http::StatusCode;
-use http::request::Parts;
+use hg_platform::problem::{IntoProblem, Problem};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -101,21 +97,29 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<Platform> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, platform: &Platform) -> Result<Self, ApiError> {
-        let principal = Principal::from_request_parts(parts, platform).await?;
+impl Caller {
+    /// The caller acting as `principal` from where `meta` says, with its permissions loaded.
+    pub async fn load(
+        pool: &sqlx::PgPool,
+        principal: Principal,
+        meta: RequestMeta,
+    ) -> Result<Self, DbError> {
         let granted = access::permissions()
-            .of(&platform.db, &principal)
+            .of(pool, &principal)
             .await
             .map_err(DbError::from)?;
-        Ok(Caller {
+        Ok(Self::new(principal, granted, meta))
+    }
+
+    /// The caller acting as `principal` with `granted` permissions: for an HTTP request, an admin
+    /// panel session, or an event consumer acting for someone.
+    pub fn new(principal: Principal, granted: Granted, meta: RequestMeta) -> Self {
+        Self {
             scope: Scope::of(&principal),
             granted,
-            meta: RequestMeta::from_parts(parts, platform),
+            meta,
             principal,
-        })
+        }
     }
 }
 
@@ -253,12 +257,13 @@ impl From<DbError> for RecordError {
                 }
                 RecordError::Db(e)
             }
-            DbError::ForeignKeyViolation { constraint } => RecordError::Unprocessable {
-                id: "HG-REFERENCE",
-                message: format!(
-                    "a referenced record does not exist in this organization ({constraint})"
-                ),
-            },
+            DbError::ForeignKeyViolation { constraint } => {
+                tracing::info!(%constraint, "reference refused");
+                RecordError::Unprocessable {
+                    id: "HG-REFERENCE",
+                    message: "a referenced record does not exist in this organization".into(),
+                }
+            }
             DbError::CheckViolation { constraint } => {
                 // Constraint names are <table>_<column>_check: name the column.
                 let field = constraint
@@ -267,7 +272,7 @@ impl From<DbError> for RecordError {
                     .next_back()
                     .unwrap_or("body")
                     .to_owned();
-                RecordError::invalid(field, format!("is out of range ({constraint})"))
+                RecordError::invalid(field, "is out of range")
             }
             _ => RecordError::Db(e),
         }
@@ -280,14 +285,14 @@ impl From<sqlx::Error> for RecordError {
     }
 }
 
-impl From<RecordError> for ApiError {
-    fn from(e: RecordError) -> Self {
-        match e {
-            RecordError::NotFound(id, msg) => ApiError::not_found(id, msg),
-            RecordError::Forbidden(msg) => ApiError::forbidden(msg),
-            RecordError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
+impl IntoProblem for RecordError {
+    fn into_problem(self) -> Problem {
+        match self {
+            RecordError::NotFound(id, msg) => Problem::not_found(id, msg),
+            RecordError::Forbidden(msg) => Problem::forbidden(msg),
+            RecordError::Invalid { field, problem } => Problem::invalid_field(field, problem),
             RecordError::Conflict { id, field, message } => {
-                let err = ApiError::conflict(id, message);
+                let err = Problem::conflict(id, message);
                 match field {
                     Some(f) => err.detail(
                         "fields",
@@ -296,11 +301,9 @@ impl From<RecordError> for ApiError {
                     None => err,
                 }
             }
-            RecordError::Unprocessable { id, message } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, id, message)
-            }
-            RecordError::Unavailable => ApiError::unavailable(),
-            RecordError::Db(d) => d.into(),
+            RecordError::Unprocessable { id, message } => Problem::unprocessable(id, message),
+            RecordError::Unavailable => Problem::unavailable(),
+            RecordError::Db(d) => d.into_problem(),
         }
     }
 }

@@ -12,14 +12,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::FromRequestParts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use http::StatusCode;
-use http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -28,8 +25,7 @@ use uuid::Uuid;
 
 use crate::cache::Cache;
 use crate::config::JwtConfig;
-use crate::context::Platform;
-use crate::http::ApiError;
+use crate::problem::{IntoProblem, Problem};
 
 /// Most organizations a token lists; principals in more are looked up in the database.
 pub const MAX_ORGS_IN_TOKEN: usize = 50;
@@ -94,21 +90,21 @@ pub enum TokenError {
     CannotSign,
 }
 
-impl From<TokenError> for ApiError {
-    fn from(e: TokenError) -> Self {
-        let (id, status) = match e {
-            TokenError::Missing => ("HG-UNAUTHENTICATED", StatusCode::UNAUTHORIZED),
-            TokenError::Invalid => ("HG-TOKEN-INVALID", StatusCode::UNAUTHORIZED),
-            TokenError::Expired => ("HG-TOKEN-EXPIRED", StatusCode::UNAUTHORIZED),
-            TokenError::Revoked => ("HG-TOKEN-REVOKED", StatusCode::UNAUTHORIZED),
-            TokenError::Unavailable => return ApiError::unavailable(),
-            TokenError::CannotSign => return ApiError::internal(),
+impl IntoProblem for TokenError {
+    fn into_problem(self) -> Problem {
+        let id = match self {
+            TokenError::Missing => "HG-UNAUTHENTICATED",
+            TokenError::Invalid => "HG-TOKEN-INVALID",
+            TokenError::Expired => "HG-TOKEN-EXPIRED",
+            TokenError::Revoked => "HG-TOKEN-REVOKED",
+            TokenError::Unavailable => return Problem::unavailable(),
+            TokenError::CannotSign => return Problem::internal(),
         };
-        let challenge = match e {
+        let challenge = match self {
             TokenError::Missing => "Bearer realm=\"heartguard\"",
             _ => "Bearer realm=\"heartguard\", error=\"invalid_token\"",
         };
-        ApiError::new(status, id, e.to_string()).challenge(challenge)
+        Problem::new(401u16, id, self.to_string()).challenge(challenge)
     }
 }
 
@@ -191,7 +187,7 @@ pub struct NewToken {
 }
 
 impl TokenKeys {
-    /// Loads the configured key files. `JWKS_URL` keys are fetched by [`TokenKeys::refresh_jwks`].
+    /// Loads the configured key files. `JWKS_URL` keys are applied by [`TokenKeys::apply_jwks`].
     pub fn load(cfg: &JwtConfig) -> Result<Self, String> {
         let mut signer = None;
         let mut verifiers = Vec::new();
@@ -240,18 +236,9 @@ impl TokenKeys {
         Ok((kid_of(public), decoding, jwk_of(public)))
     }
 
-    /// Replaces the verification keys with those published at `url` (a JWKS document).
-    pub async fn refresh_jwks(&self, url: &url::Url) -> Result<usize, String> {
-        let doc: Value = reqwest::Client::new()
-            .get(url.clone())
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("JWKS_URL {url}: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("JWKS_URL {url}: {e}"))?;
+    /// Replaces the verification keys with the Ed25519 keys of the JWKS document `doc` (fetched
+    /// from `JWKS_URL` by the HTTP layer); returns how many it found.
+    pub fn apply_jwks(&self, doc: &Value) -> Result<usize, String> {
         let mut keys = Vec::new();
         for jwk in doc["keys"].as_array().into_iter().flatten() {
             if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
@@ -464,17 +451,6 @@ impl Principal {
     }
 }
 
-/// Reads the bearer token of a request.
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 /// Verifies a bearer token against `keys` and the deny-lists in `cache`.
 pub async fn authenticate(
     keys: &TokenKeys,
@@ -510,24 +486,6 @@ pub async fn authenticate(
         }
     }
     Ok(claims)
-}
-
-impl FromRequestParts<Platform> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, platform: &Platform) -> Result<Self, ApiError> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(p.clone());
-        }
-        let token = bearer(parts).ok_or(TokenError::Missing)?;
-        let keys = platform.tokens.as_ref().ok_or(TokenError::Unavailable)?;
-        let claims = authenticate(keys, platform.cache.as_ref(), token).await?;
-        let principal = Principal {
-            claims: Arc::new(claims),
-        };
-        parts.extensions.insert(principal.clone());
-        Ok(principal)
-    }
 }
 
 #[cfg(test)]

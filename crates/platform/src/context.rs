@@ -57,12 +57,9 @@ impl Platform {
             Some(cfg) => Arc::new(AmqpBroker::new(cfg.clone())),
             None => Arc::new(InProcessBroker::new()),
         };
+        // `JWKS_URL` keys are fetched by the HTTP layer once components start (`hg-http::auth`).
         let tokens = if settings.jwt.can_verify() {
-            let keys = Arc::new(crate::auth::TokenKeys::load(&settings.jwt)?);
-            if let Some(url) = settings.jwt.jwks_url.clone() {
-                tokio::spawn(refresh_jwks(keys.clone(), url, shutdown.clone()));
-            }
-            Some(keys)
+            Some(Arc::new(crate::auth::TokenKeys::load(&settings.jwt)?))
         } else {
             None
         };
@@ -102,28 +99,6 @@ impl Platform {
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
-        }
-    }
-}
-
-/// Keeps the verification keys in step with `JWKS_URL`: at start (retrying every 10 s until it
-/// answers) and then every 10 minutes.
-async fn refresh_jwks(
-    keys: Arc<crate::auth::TokenKeys>,
-    url: url::Url,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let wait = match keys.refresh_jwks(&url).await {
-            Ok(_) => Duration::from_secs(600),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not fetch the token verification keys");
-                Duration::from_secs(10)
-            }
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

@@ -153,20 +153,3 @@ pub async fn session_encrypted(conn: &mut PgConnection) -> Result<bool, sqlx::Er
         .fetch_one(conn)
         .await
 }
-
-/// Creates the time partitions of the sample tables from `days_back` days ago to `days_ahead` days
-/// ahead (idempotent; see the `ensure_sample_partitions` SQL function).
-pub async fn ensure_sample_partitions(
-    pool: &PgPool,
-    days_back: i32,
-    days_ahead: i32,
-) -> Result<(), DbError> {
-    sqlx::query(
-        "select heartguard.ensure_sample_partitions(current_date - $1::int, current_date + $2::int)",
-    )
-    .bind(days_back)
-    .bind(days_ahead)
-    .execute(pool)
-    .await?;
-    Ok(())
-}

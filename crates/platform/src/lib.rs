@@ -1,5 +1,7 @@
-//! Shared plumbing of every HeartGuard component: configuration, PostgreSQL, the cache, events and the
-//! outbox, the HTTP conventions of spec/03, telemetry and shutdown. Business rules live in `hg-domain`.
+//! Shared plumbing of every HeartGuard component that knows no HTTP: configuration, PostgreSQL, the
+//! cache, events and the outbox, tokens, pages of lists, the error answer (`problem`), mail,
+//! telemetry and shutdown. The HTTP conventions of spec/03 are `hg-http`; business rules live in
+//! `hg-domain`.
 
 pub mod audit;
 pub mod auth;
@@ -10,9 +12,10 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod events;
-pub mod http;
 pub mod localpg;
 pub mod mail;
+pub mod page;
+pub mod problem;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

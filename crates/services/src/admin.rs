@@ -11,10 +11,10 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use hg_http::ApiError;
+use hg_http::client_ip::{Peer, client_ip};
+use hg_http::rate_limit::{Decision, Limiter};
 use hg_platform::Platform;
-use hg_platform::http::ApiError;
-use hg_platform::http::client_ip::{Peer, client_ip};
-use hg_platform::http::rate_limit::{Decision, Limiter};
 use http::{HeaderName, HeaderValue, StatusCode};
 use ipnet::IpNet;
 

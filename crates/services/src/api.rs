@@ -2,7 +2,7 @@
 //! built from the handlers' `#[utoipa::path]` annotations, so a route cannot exist undescribed.
 
 use axum::Router;
-use hg_platform::http::openapi;
+use hg_http::openapi;
 use hg_platform::{Component, Platform};
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};

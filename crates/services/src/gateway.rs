@@ -17,14 +17,14 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use hg_http::ApiError;
+use hg_http::RequestId;
+use hg_http::client_ip::{Peer, client_ip};
+use hg_http::middleware::finish;
+use hg_http::negotiate::negotiate;
+use hg_http::rate_limit::{Decision, Limiter};
+use hg_http::server::{ConnService, MakeConnService};
 use hg_platform::audit::{self, ActorType, AuditEntry};
-use hg_platform::http::ApiError;
-use hg_platform::http::RequestId;
-use hg_platform::http::client_ip::{Peer, client_ip};
-use hg_platform::http::middleware::finish;
-use hg_platform::http::negotiate::negotiate;
-use hg_platform::http::rate_limit::{Decision, Limiter};
-use hg_platform::http::server::{ConnService, MakeConnService};
 use hg_platform::{Component, Platform};
 use http::{HeaderName, Method, StatusCode};
 use ipnet::IpNet;
@@ -132,7 +132,7 @@ pub fn front(
     local: &BTreeMap<Component, SocketAddr>,
 ) -> Result<MakeConnService, String> {
     let (routes, inner, _, gateway) = parts(platform, local)?;
-    let app = hg_platform::http::server::component_app(Component::Gateway, platform, routes, inner);
+    let app = hg_http::server::component_app(Component::Gateway, platform, routes, inner);
     Ok(Arc::new(move |peer| {
         ConnService::new(Front(Arc::new(FrontConn {
             gateway: gateway.clone(),
@@ -256,7 +256,7 @@ fn parts(
 
 /// The descriptions of every service the gateway routes to, merged (spec/03 "OpenAPI").
 pub fn openapi_document() -> Result<Arc<utoipa::openapi::OpenApi>, String> {
-    hg_platform::http::openapi::merge(
+    hg_http::openapi::merge(
         "HeartGuard API",
         Component::services().filter_map(crate::openapi),
     )
@@ -639,7 +639,7 @@ impl Gateway {
                 req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)))
             }
             _ => {
-                use hg_platform::http::connection::{DISCARD_AFTER_LIMIT, ReadError, read_limited};
+                use hg_http::connection::{DISCARD_AFTER_LIMIT, ReadError, read_limited};
                 if declared.is_some_and(|n| n > limit as u64 + DISCARD_AFTER_LIMIT) {
                     return ApiError::payload_too_large().into_response();
                 }

@@ -4,7 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
-mod common;
+pub mod common;
 pub mod device;
 pub mod gateway;
 pub mod maintenance;
@@ -103,6 +103,6 @@ pub fn app(
     local: &BTreeMap<Component, SocketAddr>,
 ) -> Result<Router, String> {
     let (routes, layers) = build(component, platform, local)?;
-    let app = hg_platform::http::server::component_app(component, platform, routes, layers.inner);
+    let app = hg_http::server::component_app(component, platform, routes, layers.inner);
     Ok((layers.outer)(app))
 }

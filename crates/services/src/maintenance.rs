@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use hg_domain::telemetry;
 use hg_platform::Platform;
 use hg_platform::db;
 
@@ -11,13 +12,8 @@ pub async fn sample_partitions_once(
     platform: &Platform,
     retention_days: i32,
 ) -> Result<(), db::DbError> {
-    db::ensure_sample_partitions(&platform.db, 1, 7).await?;
-    let dropped: i32 =
-        sqlx::query_scalar("select drop_sample_partitions_before(current_date - $1::int)")
-            .bind(retention_days)
-            .fetch_one(&platform.db)
-            .await
-            .map_err(db::DbError::from)?;
+    telemetry::ensure_sample_partitions(&platform.db, 1, 7).await?;
+    let dropped = telemetry::drop_sample_partitions(&platform.db, retention_days).await?;
     if dropped > 0 {
         tracing::info!(
             dropped,

@@ -13,9 +13,9 @@ use axum::body::Body;
 use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::response::Response;
-use hg_platform::http::client_ip::X_FORWARDED_FOR;
-use hg_platform::http::connection::{BodyProgress, BodyTimeout};
-use hg_platform::http::request_id::X_REQUEST_ID;
+use hg_http::client_ip::X_FORWARDED_FOR;
+use hg_http::connection::{BodyProgress, BodyTimeout};
+use hg_http::request_id::X_REQUEST_ID;
 use http::header::{CONNECTION, HOST};
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
@@ -94,8 +94,8 @@ impl ForwardError {
     }
 
     /// The answer when the client, not the upstream, is at fault.
-    pub fn client_error(&self) -> Option<hg_platform::http::ApiError> {
-        use hg_platform::http::ApiError;
+    pub fn client_error(&self) -> Option<hg_http::ApiError> {
+        use hg_http::ApiError;
         match self {
             Self::ClientBody(ClientBody::Timeout(d)) => Some(ApiError::body_timeout(*d)),
             Self::ClientBody(ClientBody::TooLarge) => Some(ApiError::payload_too_large()),
@@ -376,7 +376,7 @@ async fn connect(
     };
     let _ = tcp.set_nodelay(true);
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .max_buf_size(hg_platform::http::server::MAX_BUF_SIZE)
+        .max_buf_size(hg_http::server::MAX_BUF_SIZE)
         .handshake(TokioIo::new(tcp))
         .await
         .map_err(|e| ForwardError::Failed(e.to_string()))?;
@@ -435,7 +435,7 @@ fn prepare(parts: &mut http::request::Parts, target: &Target<'_>) {
             HeaderValue::from_static(target.proto),
         );
     }
-    if let Some(rid) = parts.extensions.get::<hg_platform::http::RequestId>() {
+    if let Some(rid) = parts.extensions.get::<hg_http::RequestId>() {
         parts
             .headers
             .insert(X_REQUEST_ID.clone(), rid.header_value());

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hg_platform::http::server;
+use hg_http::server;
 use hg_platform::{Component, Platform};
 use tokio::task::JoinSet;
 
@@ -68,6 +68,7 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
         _ => None,
     };
     let mut tasks = JoinSet::new();
+    hg_http::auth::keep_jwks_fresh(platform);
     let mut admin_metrics = None;
     if components.contains(&Component::Admin)
         && let Some(addr) = platform.settings.metrics.admin_addr
@@ -80,7 +81,7 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
                 .local_addr()
                 .map_err(|e| format!("admin metrics: {e}"))?,
         );
-        let app = hg_platform::http::health::metrics_routes(platform);
+        let app = hg_http::health::metrics_routes(platform);
         let listening = server::Listening::of(Component::Admin, platform);
         tasks.spawn(async move {
             if let Err(e) = server::serve(listener, app, listening).await {

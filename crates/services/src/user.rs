@@ -2,12 +2,13 @@
 //! (spec/03 "user"), including the `/users/count` compatibility routes. Handlers adapt
 //! `hg_domain::user`.
 
+use crate::common::Caller;
 use axum::extract::State;
-use hg_domain::records::Caller;
 use hg_domain::user;
+use hg_http::list::PageResponse as _;
+use hg_http::list::QueryParams;
+use hg_http::{ApiError, ApiResponse, IdPath, Payload};
 use hg_platform::Platform;
-use hg_platform::http::list::QueryParams;
-use hg_platform::http::{ApiError, ApiResponse, IdPath, Payload};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa_axum::routes;
@@ -44,8 +45,8 @@ fn filters(q: &mut QueryParams) -> Result<user::Filters, ApiError> {
     path = "/users",
     tag = "users",
     summary = "The users the caller can see",
-    params(hg_platform::http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only members of this organization"), ("status" = Option<String>, Query, description = "active, pending or blocked"), ("role" = Option<String>, Query, description = "superadmin, ops, clinician or caregiver"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<user::User>))
+    params(hg_http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only members of this organization"), ("status" = Option<String>, Query, description = "active, pending or blocked"), ("role" = Option<String>, Query, description = "superadmin, ops, clinician or caregiver"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<user::User>))
 )]
 async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let page = q.page(user::SORTS, false)?;
@@ -62,7 +63,7 @@ async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> 
     tag = "users",
     summary = "How many users the caller can see",
     params(("org_id" = Option<Uuid>, Query, description = "only members of this organization"), ("status" = Option<String>, Query, description = "active, pending or blocked"), ("role" = Option<String>, Query, description = "superadmin, ops, clinician or caregiver"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_http::openapi::Count>))
 )]
 async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let f = filters(&mut q)?;
@@ -91,7 +92,7 @@ struct CountFilters {
     tag = "users",
     summary = "How many users the caller can see (filters in the body)",
     request_body = CountFilters,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_http::openapi::Count>))
 )]
 async fn count_post(
     State(p): State<Platform>,
@@ -118,7 +119,7 @@ async fn count_post(
     path = "/users/me",
     tag = "users",
     summary = "The caller's own profile",
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<user::User>))
 )]
 async fn me(State(p): State<Platform>, caller: Caller) -> Answer {
     Ok(ApiResponse::ok(
@@ -152,7 +153,7 @@ impl ProfilePatch {
     tag = "users",
     summary = "Edit the caller's own profile; null clears a field",
     request_body = ProfilePatch,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<user::User>))
 )]
 async fn update_me(
     State(p): State<Platform>,
@@ -170,7 +171,7 @@ async fn update_me(
     tag = "users",
     summary = "One user",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<user::User>))
 )]
 async fn get_one(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
@@ -185,7 +186,7 @@ async fn get_one(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<U
     summary = "Edit a user's profile",
     params(("id" = Uuid, Path)),
     request_body = ProfilePatch,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<user::User>))
 )]
 async fn update(
     State(p): State<Platform>,
@@ -211,7 +212,7 @@ struct Status {
     summary = "Set a user's status (superadmin)",
     params(("id" = Uuid, Path)),
     request_body = Status,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<user::User>))
 )]
 async fn set_status(
     State(p): State<Platform>,
@@ -237,7 +238,7 @@ struct Roles {
     summary = "Set a user's global roles (superadmin)",
     params(("id" = Uuid, Path)),
     request_body = Roles,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<user::User>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<user::User>))
 )]
 async fn set_roles(
     State(p): State<Platform>,
@@ -256,7 +257,7 @@ async fn set_roles(
     tag = "users",
     summary = "A user's organization memberships",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<hg_domain::identity::accounts::OrgMembership>>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<hg_domain::identity::accounts::OrgMembership>>))
 )]
 async fn memberships(
     State(p): State<Platform>,

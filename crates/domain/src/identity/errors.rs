@@ -1,8 +1,7 @@
 //! What can go wrong in identity flows, and the envelope answer for each.
 
 use hg_platform::db::DbError;
-use hg_platform::http::ApiError;
-use http::StatusCode;
+use hg_platform::problem::{IntoProblem, Problem};
 
 /// An identity flow's failure.
 #[derive(Debug, thiserror::Error)]
@@ -106,60 +105,46 @@ impl AuthError {
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        let msg = e.to_string();
-        match e {
-            AuthError::InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "HG-INVALID-CREDENTIALS", msg)
-            }
+impl IntoProblem for AuthError {
+    fn into_problem(self) -> Problem {
+        let msg = self.to_string();
+        match self {
+            AuthError::InvalidCredentials => Problem::new(401u16, "HG-INVALID-CREDENTIALS", msg),
             AuthError::Locked { retry_after_secs } => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "HG-ACCOUNT-LOCKED", msg)
-                    .retry_after(retry_after_secs)
+                Problem::new(429u16, "HG-ACCOUNT-LOCKED", msg).retry_after(retry_after_secs)
             }
-            AuthError::RateLimited { retry_after_secs } => ApiError::rate_limited(retry_after_secs),
-            AuthError::Blocked => ApiError::new(StatusCode::FORBIDDEN, "HG-ACCOUNT-BLOCKED", msg),
-            AuthError::Pending => ApiError::new(StatusCode::FORBIDDEN, "HG-ACCOUNT-PENDING", msg),
+            AuthError::RateLimited { retry_after_secs } => Problem::rate_limited(retry_after_secs),
+            AuthError::Blocked => Problem::new(403u16, "HG-ACCOUNT-BLOCKED", msg),
+            AuthError::Pending => Problem::new(403u16, "HG-ACCOUNT-PENDING", msg),
             AuthError::TotpRequired => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "HG-TOTP-REQUIRED", msg)
-                    .detail("totp_required", true)
+                Problem::new(401u16, "HG-TOTP-REQUIRED", msg).detail("totp_required", true)
             }
-            AuthError::TotpInvalid => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "HG-TOTP-INVALID", msg)
-            }
-            AuthError::RefreshInvalid => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "HG-REFRESH-INVALID", msg)
-            }
-            AuthError::RefreshReused => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "HG-REFRESH-REUSED", msg)
-            }
-            AuthError::LinkNotFound => ApiError::not_found("HG-LINK-NOT-FOUND", msg),
-            AuthError::LinkUsed => ApiError::conflict("HG-LINK-USED", msg),
-            AuthError::LinkExpired => ApiError::unprocessable("HG-LINK-EXPIRED", msg),
-            AuthError::InvitationNotFound => ApiError::not_found("HG-INVITATION-NOT-FOUND", msg),
-            AuthError::InvitationUsed => ApiError::conflict("HG-INVITATION-USED", msg),
-            AuthError::InvitationExpired => ApiError::unprocessable("HG-INVITATION-EXPIRED", msg),
-            AuthError::InvitationRevoked => ApiError::unprocessable("HG-INVITATION-REVOKED", msg),
-            AuthError::SignupDisabled => {
-                ApiError::new(StatusCode::FORBIDDEN, "HG-SIGNUP-DISABLED", msg)
-            }
-            AuthError::RegistrationClosed => {
-                ApiError::new(StatusCode::FORBIDDEN, "HG-REGISTRATION-CLOSED", msg)
-            }
-            AuthError::EmailTaken => ApiError::conflict("HG-EMAIL-TAKEN", msg),
-            AuthError::Invalid { field, problem } => ApiError::invalid_field(field, problem),
-            AuthError::TotpNotSetUp => ApiError::unprocessable("HG-TOTP-NOT-SET-UP", msg),
-            AuthError::EmailAlreadyVerified => ApiError::conflict("HG-EMAIL-ALREADY-VERIFIED", msg),
+            AuthError::TotpInvalid => Problem::new(401u16, "HG-TOTP-INVALID", msg),
+            AuthError::RefreshInvalid => Problem::new(401u16, "HG-REFRESH-INVALID", msg),
+            AuthError::RefreshReused => Problem::new(401u16, "HG-REFRESH-REUSED", msg),
+            AuthError::LinkNotFound => Problem::not_found("HG-LINK-NOT-FOUND", msg),
+            AuthError::LinkUsed => Problem::conflict("HG-LINK-USED", msg),
+            AuthError::LinkExpired => Problem::unprocessable("HG-LINK-EXPIRED", msg),
+            AuthError::InvitationNotFound => Problem::not_found("HG-INVITATION-NOT-FOUND", msg),
+            AuthError::InvitationUsed => Problem::conflict("HG-INVITATION-USED", msg),
+            AuthError::InvitationExpired => Problem::unprocessable("HG-INVITATION-EXPIRED", msg),
+            AuthError::InvitationRevoked => Problem::unprocessable("HG-INVITATION-REVOKED", msg),
+            AuthError::SignupDisabled => Problem::new(403u16, "HG-SIGNUP-DISABLED", msg),
+            AuthError::RegistrationClosed => Problem::new(403u16, "HG-REGISTRATION-CLOSED", msg),
+            AuthError::EmailTaken => Problem::conflict("HG-EMAIL-TAKEN", msg),
+            AuthError::Invalid { field, problem } => Problem::invalid_field(field, problem),
+            AuthError::TotpNotSetUp => Problem::unprocessable("HG-TOTP-NOT-SET-UP", msg),
+            AuthError::EmailAlreadyVerified => Problem::conflict("HG-EMAIL-ALREADY-VERIFIED", msg),
             AuthError::MailUnavailable(why) => {
                 tracing::warn!(error = %why, "e-mail not sent");
-                ApiError::unavailable()
+                Problem::unavailable()
             }
             AuthError::NotConfigured(what) => {
                 tracing::error!(missing = what, "identity flow needs configuration");
-                ApiError::unavailable()
+                Problem::unavailable()
             }
-            AuthError::Token(t) => t.into(),
-            AuthError::Db(d) => d.into(),
+            AuthError::Token(t) => t.into_problem(),
+            AuthError::Db(d) => d.into_problem(),
         }
     }
 }

@@ -34,33 +34,6 @@ pub struct RequestMeta {
     pub client: Option<String>,
 }
 
-impl RequestMeta {
-    /// The metadata of a request: the client's address (believing `X-Forwarded-For` only from
-    /// `TRUSTED_PROXIES`), its request id and a shortened `User-Agent`.
-    pub fn from_parts(parts: &http::request::Parts, platform: &hg_platform::Platform) -> Self {
-        use hg_platform::http::RequestId;
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let ip = hg_platform::http::client_ip::client_ip(
-            peer,
-            &parts.headers,
-            &platform.settings.limits.trusted_proxies,
-        );
-        Self {
-            ip: Some(ip),
-            request_id: parts.extensions.get::<RequestId>().map(|r| r.to_string()),
-            client: parts
-                .headers
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(200).collect()),
-        }
-    }
-}
-
 /// A new opaque secret (256 random bits, base64url) and the SHA-256 digest that is stored instead.
 pub fn opaque_token() -> (String, Vec<u8>) {
     use base64::Engine;

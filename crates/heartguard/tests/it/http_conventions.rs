@@ -3,9 +3,9 @@
 
 use axum::Router;
 use axum::routing::{get, post};
+use hg_http::server::{component_app, serve};
+use hg_http::{ApiResponse, IdPath, Payload};
 use hg_platform::Component;
-use hg_platform::http::server::{component_app, serve};
-use hg_platform::http::{ApiResponse, IdPath, Payload};
 use hg_test_support::TestApp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -42,7 +42,7 @@ async fn probe_app() -> (TestApp, String) {
     tokio::spawn(serve(
         listener,
         router,
-        hg_platform::http::server::Listening::of(Component::Patient, &app.platform),
+        hg_http::server::Listening::of(Component::Patient, &app.platform),
     ));
     (app, base)
 }

@@ -6,9 +6,10 @@ use axum::response::{IntoResponse, Response};
 use hg_domain::identity::accounts::{self, AccountKind};
 use hg_domain::identity::sessions::{self, Subject};
 use hg_domain::identity::{self, AuthError, RequestMeta, login, recovery, signup, totp};
+use hg_http::auth::Authenticated;
+use hg_http::{ApiError, ApiResponse, Payload};
 use hg_platform::Platform;
 use hg_platform::auth::{Principal, PrincipalKind};
-use hg_platform::http::{ApiError, ApiResponse, Payload};
 use http::StatusCode;
 use http::request::Parts;
 use serde_json::json;
@@ -25,7 +26,7 @@ impl FromRequestParts<Platform> for Meta {
         parts: &mut Parts,
         platform: &Platform,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Meta(RequestMeta::from_parts(parts, platform)))
+        Ok(Meta(crate::common::request_meta(parts, platform)))
     }
 }
 
@@ -68,7 +69,7 @@ fn non_empty(field: &'static str, v: &str) -> Result<(), ApiError> {
     tag = "auth",
     summary = "Staff login: access and refresh tokens",
     request_body = dto::Login,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::LoginAnswer>)),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<dto::LoginAnswer>)),
     security(("api_key" = []))
 )]
 pub async fn login(
@@ -113,7 +114,7 @@ pub async fn login(
     tag = "auth",
     summary = "Patient login",
     request_body = dto::Login,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::PatientLoginAnswer>)),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<dto::PatientLoginAnswer>)),
     security(("api_key" = []))
 )]
 pub async fn patient_login(
@@ -154,7 +155,7 @@ pub async fn patient_login(
     tag = "auth",
     summary = "Accept an invitation (with invitation_token) or sign up as staff when enabled",
     request_body = dto::Register,
-    responses((status = 202, description = "Sign-up accepted: the e-mail says how to go on (the same answer whether the address has an account or not)", body = hg_platform::http::openapi::Envelope<serde_json::Value>), (status = 201, description = "Invitation accepted, account created", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 200, description = "Invitation accepted by an existing account", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 404, description = "No such invitation (HG-INVITATION-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
+    responses((status = 202, description = "Sign-up accepted: the e-mail says how to go on (the same answer whether the address has an account or not)", body = hg_http::openapi::Envelope<serde_json::Value>), (status = 201, description = "Invitation accepted, account created", body = hg_http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 200, description = "Invitation accepted by an existing account", body = hg_http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 404, description = "No such invitation (HG-INVITATION-NOT-FOUND)", body = hg_http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn register(
@@ -194,7 +195,7 @@ pub async fn register(
     tag = "auth",
     summary = "Patient self-registration with an organization code",
     request_body = dto::PatientRegister,
-    responses((status = 202, description = "Accepted: the e-mail says how to go on (the same answer whether the address has an account or not)", body = hg_platform::http::openapi::Envelope<serde_json::Value>)),
+    responses((status = 202, description = "Accepted: the e-mail says how to go on (the same answer whether the address has an account or not)", body = hg_http::openapi::Envelope<serde_json::Value>)),
     security(("api_key" = []))
 )]
 pub async fn patient_register(
@@ -238,7 +239,7 @@ fn registration_answer() -> serde_json::Value {
     tag = "auth",
     summary = "Rotate the refresh token for new tokens",
     request_body = dto::Refresh,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::TokensAnswer>)),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<dto::TokensAnswer>)),
     security(("api_key" = []))
 )]
 pub async fn refresh(
@@ -263,7 +264,7 @@ pub async fn refresh(
 )]
 pub async fn logout(
     State(p): State<Platform>,
-    principal: Principal,
+    Authenticated(principal): Authenticated,
     Meta(meta): Meta,
 ) -> Result<Response, ApiError> {
     sessions::logout(&p, &principal.claims, &meta).await?;
@@ -276,9 +277,12 @@ pub async fn logout(
     path = "/auth/me",
     tag = "auth",
     summary = "Who the token belongs to, with roles and permissions",
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<serde_json::Value>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<serde_json::Value>))
 )]
-pub async fn me(State(p): State<Platform>, principal: Principal) -> Result<ApiResponse, ApiError> {
+pub async fn me(
+    State(p): State<Platform>,
+    Authenticated(principal): Authenticated,
+) -> Result<ApiResponse, ApiError> {
     let mut conn =
         p.db.acquire()
             .await
@@ -324,7 +328,7 @@ pub async fn me(State(p): State<Platform>, principal: Principal) -> Result<ApiRe
 )]
 pub async fn password_change(
     State(p): State<Platform>,
-    principal: Principal,
+    Authenticated(principal): Authenticated,
     Meta(meta): Meta,
     Payload(body): Payload<dto::PasswordChange>,
 ) -> Result<Response, ApiError> {
@@ -375,7 +379,7 @@ pub async fn password_forgot(
     tag = "auth",
     summary = "Set a new password with a reset token",
     request_body = dto::PasswordReset,
-    responses((status = 204, description = "Done"), (status = 404, description = "No such link (HG-LINK-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
+    responses((status = 204, description = "Done"), (status = 404, description = "No such link (HG-LINK-NOT-FOUND)", body = hg_http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn password_reset(
@@ -395,7 +399,7 @@ pub async fn password_reset(
     tag = "auth",
     summary = "Verify an e-mail address with its token",
     request_body = dto::Token,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<serde_json::Value>), (status = 404, description = "No such link (HG-LINK-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<serde_json::Value>), (status = 404, description = "No such link (HG-LINK-NOT-FOUND)", body = hg_http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn email_verify(
@@ -416,11 +420,11 @@ pub async fn email_verify(
     path = "/auth/email/resend",
     tag = "auth",
     summary = "Send the verification e-mail again",
-    responses((status = 202, description = "Accepted"), (status = 409, description = "Already verified (HG-EMAIL-ALREADY-VERIFIED)", body = hg_platform::http::openapi::ErrorDocument))
+    responses((status = 202, description = "Accepted"), (status = 409, description = "Already verified (HG-EMAIL-ALREADY-VERIFIED)", body = hg_http::openapi::ErrorDocument))
 )]
 pub async fn email_resend(
     State(p): State<Platform>,
-    principal: Principal,
+    Authenticated(principal): Authenticated,
     Meta(meta): Meta,
 ) -> Result<ApiResponse, ApiError> {
     recovery::resend_verification(&p, subject_of(&principal)?, &meta).await?;
@@ -437,7 +441,7 @@ pub async fn email_resend(
     tag = "auth",
     summary = "Accept an invitation",
     request_body = dto::InvitationAccept,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 404, description = "No such invitation (HG-INVITATION-NOT-FOUND)", body = hg_platform::http::openapi::ErrorDocument)),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_domain::identity::signup::Accepted>), (status = 404, description = "No such invitation (HG-INVITATION-NOT-FOUND)", body = hg_http::openapi::ErrorDocument)),
     security(("api_key" = []))
 )]
 pub async fn invitation_accept(
@@ -482,11 +486,11 @@ pub async fn jwks(State(p): State<Platform>) -> Result<Response, ApiError> {
     path = "/auth/2fa/setup",
     tag = "auth",
     summary = "Start two-factor enrolment (secret and otpauth URI)",
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_domain::identity::totp::Enrollment>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_domain::identity::totp::Enrollment>))
 )]
 pub async fn totp_setup(
     State(p): State<Platform>,
-    principal: Principal,
+    Authenticated(principal): Authenticated,
 ) -> Result<ApiResponse, ApiError> {
     staff_only(&principal)?;
     let enrollment = totp::setup(&p, principal.id()).await?;
@@ -500,11 +504,11 @@ pub async fn totp_setup(
     tag = "auth",
     summary = "Confirm two-factor enrolment with a code",
     request_body = dto::TotpCode,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::TotpState>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<dto::TotpState>))
 )]
 pub async fn totp_confirm(
     State(p): State<Platform>,
-    principal: Principal,
+    Authenticated(principal): Authenticated,
     Meta(meta): Meta,
     Payload(body): Payload<dto::TotpCode>,
 ) -> Result<ApiResponse, ApiError> {
@@ -521,11 +525,11 @@ pub async fn totp_confirm(
     tag = "auth",
     summary = "Turn two-factor authentication off",
     request_body = dto::TotpDisable,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<dto::TotpState>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<dto::TotpState>))
 )]
 pub async fn totp_disable(
     State(p): State<Platform>,
-    principal: Principal,
+    Authenticated(principal): Authenticated,
     Meta(meta): Meta,
     Payload(body): Payload<dto::TotpDisable>,
 ) -> Result<ApiResponse, ApiError> {

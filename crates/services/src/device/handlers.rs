@@ -1,15 +1,16 @@
 //! Handlers of the device component: parse input, call the domain, shape the answer.
 
+use hg_http::list::PageResponse as _;
 use std::collections::BTreeMap;
 
+use crate::common::Caller;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hg_domain::device;
-use hg_domain::records::Caller;
+use hg_http::list::QueryParams;
+use hg_http::{ApiError, ApiResponse, IdPath, Payload};
 use hg_platform::Platform;
-use hg_platform::http::list::QueryParams;
-use hg_platform::http::{ApiError, ApiResponse, IdPath, Payload};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -38,8 +39,8 @@ fn filters(q: &mut QueryParams) -> Result<device::Filters, ApiError> {
     path = "/devices",
     tag = "devices",
     summary = "The devices the caller can see",
-    params(hg_platform::http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only this organization"), ("owner_patient_id" = Option<Uuid>, Query, description = "only devices of this patient"), ("device_type" = Option<String>, Query, description = "ECG_1LEAD, PULSE_OX, BP_CUFF or WEARABLE_MULTI"), ("active" = Option<bool>, Query, description = "active or inactive only"), ("q" = Option<String>, Query, description = "text in the serial, brand or model")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<device::Device>))
+    params(hg_http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only this organization"), ("owner_patient_id" = Option<Uuid>, Query, description = "only devices of this patient"), ("device_type" = Option<String>, Query, description = "ECG_1LEAD, PULSE_OX, BP_CUFF or WEARABLE_MULTI"), ("active" = Option<bool>, Query, description = "active or inactive only"), ("q" = Option<String>, Query, description = "text in the serial, brand or model")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<device::Device>))
 )]
 pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let page = q.page(device::SORTS, false)?;
@@ -56,7 +57,7 @@ pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams)
     tag = "devices",
     summary = "How many devices the caller can see",
     params(("org_id" = Option<Uuid>, Query, description = "only this organization"), ("owner_patient_id" = Option<Uuid>, Query, description = "only devices of this patient"), ("device_type" = Option<String>, Query, description = "ECG_1LEAD, PULSE_OX, BP_CUFF or WEARABLE_MULTI"), ("active" = Option<bool>, Query, description = "active or inactive only"), ("q" = Option<String>, Query, description = "text in the serial, brand or model")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_http::openapi::Count>))
 )]
 pub async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let f = filters(&mut q)?;
@@ -87,7 +88,7 @@ pub struct CountFilters {
     tag = "devices",
     summary = "How many devices the caller can see (filters in the body)",
     request_body = CountFilters,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_http::openapi::Count>))
 )]
 pub async fn count_post(
     State(p): State<Platform>,
@@ -132,7 +133,7 @@ pub struct NewDevice {
     tag = "devices",
     summary = "Register a device (unique serial)",
     request_body = NewDevice,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Device>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<device::Device>))
 )]
 pub async fn create(
     State(p): State<Platform>,
@@ -162,7 +163,7 @@ pub async fn create(
     tag = "devices",
     summary = "One device",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Device>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<device::Device>))
 )]
 pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
@@ -191,7 +192,7 @@ pub struct DevicePatch {
     summary = "Edit a device; null clears a field",
     params(("id" = Uuid, Path)),
     request_body = DevicePatch,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Device>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<device::Device>))
 )]
 pub async fn update(
     State(p): State<Platform>,
@@ -234,7 +235,7 @@ pub async fn archive(
     tag = "devices",
     summary = "Issue or rotate the device credential (the secret is shown once)",
     params(("id" = Uuid, Path)),
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Credential>), (status = 422, description = "The device is inactive or archived (HG-DEVICE-INACTIVE)", body = hg_platform::http::openapi::ErrorDocument))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<device::Credential>), (status = 422, description = "The device is inactive or archived (HG-DEVICE-INACTIVE)", body = hg_http::openapi::ErrorDocument))
 )]
 pub async fn rotate_credential(
     State(p): State<Platform>,
@@ -250,8 +251,8 @@ pub async fn rotate_credential(
     path = "/devices/{id}/streams",
     tag = "streams",
     summary = "The device's signal streams",
-    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("open" = Option<bool>, Query, description = "open or closed only"), ("signal_type" = Option<String>, Query, description = "ECG, HR, SpO2, HRV, BP, TEMP or RESP")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<device::Stream>))
+    params(("id" = Uuid, Path), hg_http::openapi::PageParams, ("open" = Option<bool>, Query, description = "open or closed only"), ("signal_type" = Option<String>, Query, description = "ECG, HR, SpO2, HRV, BP, TEMP or RESP")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<device::Stream>))
 )]
 pub async fn streams(
     State(p): State<Platform>,
@@ -285,7 +286,7 @@ pub struct NewStream {
     summary = "Open a stream (one open per device and signal type)",
     params(("id" = Uuid, Path)),
     request_body = NewStream,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Stream>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<device::Stream>))
 )]
 pub async fn open_stream(
     State(p): State<Platform>,
@@ -313,7 +314,7 @@ pub async fn open_stream(
     tag = "streams",
     summary = "One stream",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Stream>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<device::Stream>))
 )]
 pub async fn stream(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
@@ -335,7 +336,7 @@ pub struct Close {
     summary = "Close a stream",
     params(("id" = Uuid, Path)),
     request_body = Option<Close>,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Stream>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<device::Stream>))
 )]
 pub async fn close_stream(
     State(p): State<Platform>,
@@ -355,7 +356,7 @@ pub async fn close_stream(
     tag = "streams",
     summary = "The stream's time-series bindings",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<device::Binding>>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<device::Binding>>))
 )]
 pub async fn bindings(
     State(p): State<Platform>,
@@ -386,7 +387,7 @@ pub struct NewBinding {
     summary = "Bind the stream to a time-series store",
     params(("id" = Uuid, Path)),
     request_body = NewBinding,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<device::Binding>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<device::Binding>))
 )]
 pub async fn add_binding(
     State(p): State<Platform>,
@@ -443,7 +444,7 @@ pub struct TagValue {
     summary = "Set a tag of a binding",
     params(("id" = Uuid, Path), ("binding_id" = Uuid, Path), ("key" = String, Path)),
     request_body = TagValue,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<device::Binding>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<device::Binding>))
 )]
 pub async fn set_tag(
     State(p): State<Platform>,

@@ -1,12 +1,13 @@
 //! Handlers of the organization component: parse input, call the domain, shape the answer.
 
+use crate::common::Caller;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use hg_domain::records::Caller;
 use hg_domain::{care_team, organization as org};
+use hg_http::list::PageResponse as _;
+use hg_http::list::QueryParams;
+use hg_http::{ApiError, ApiResponse, IdPath, Payload};
 use hg_platform::Platform;
-use hg_platform::http::list::QueryParams;
-use hg_platform::http::{ApiError, ApiResponse, IdPath, Payload};
 use http::StatusCode;
 use uuid::Uuid;
 
@@ -24,8 +25,8 @@ fn no_content() -> Result<Response, ApiError> {
     path = "/organizations",
     tag = "organizations",
     summary = "The organizations the caller belongs to (all for superadmins)",
-    params(hg_platform::http::openapi::PageParams, ("q" = Option<String>, Query, description = "text in the code or name"), ("archived" = Option<bool>, Query, description = "archived organizations instead")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<org::Organization>))
+    params(hg_http::openapi::PageParams, ("q" = Option<String>, Query, description = "text in the code or name"), ("archived" = Option<bool>, Query, description = "archived organizations instead")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<org::Organization>))
 )]
 pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let page = q.page(org::SORTS, false)?;
@@ -45,7 +46,7 @@ pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams)
     tag = "organizations",
     summary = "Create an organization (superadmin)",
     request_body = dto::NewOrganization,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<org::Organization>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<org::Organization>))
 )]
 pub async fn create(
     State(p): State<Platform>,
@@ -74,7 +75,7 @@ pub async fn create(
     tag = "organizations",
     summary = "One organization",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Organization>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<org::Organization>))
 )]
 pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
@@ -89,7 +90,7 @@ pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<U
     summary = "Edit an organization",
     params(("id" = Uuid, Path)),
     request_body = dto::OrganizationPatch,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Organization>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<org::Organization>))
 )]
 pub async fn update(
     State(p): State<Platform>,
@@ -128,7 +129,7 @@ pub async fn archive(
     tag = "organizations",
     summary = "Counts of members, patients, devices and open alerts",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Stats>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<org::Stats>))
 )]
 pub async fn stats(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
@@ -141,8 +142,8 @@ pub async fn stats(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath
     path = "/organizations/{id}/members",
     tag = "organizations",
     summary = "Members of the organization",
-    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("org_role" = Option<String>, Query, description = "org_admin, org_user or viewer"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<org::Member>))
+    params(("id" = Uuid, Path), hg_http::openapi::PageParams, ("org_role" = Option<String>, Query, description = "org_admin, org_user or viewer"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<org::Member>))
 )]
 pub async fn members(
     State(p): State<Platform>,
@@ -174,7 +175,7 @@ pub async fn members(
     description = "The person, given by e-mail or by the id of a user the caller can see, is sent an invitation; they become a member when they accept it. The answer is the same whether the e-mail has an account or not.",
     params(("id" = Uuid, Path)),
     request_body = dto::NewMember,
-    responses((status = 202, description = "Invitation sent", body = hg_platform::http::openapi::Envelope<org::Invitation>), (status = 409, description = "Already a member (HG-ALREADY-MEMBER)", body = hg_platform::http::openapi::ErrorDocument))
+    responses((status = 202, description = "Invitation sent", body = hg_http::openapi::Envelope<org::Invitation>), (status = 409, description = "Already a member (HG-ALREADY-MEMBER)", body = hg_http::openapi::ErrorDocument))
 )]
 pub async fn add_member(
     State(p): State<Platform>,
@@ -197,7 +198,7 @@ pub async fn add_member(
     summary = "Change a member's role",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
     request_body = dto::MemberRole,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Member>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<org::Member>))
 )]
 pub async fn set_member_role(
     State(p): State<Platform>,
@@ -232,8 +233,8 @@ pub async fn remove_member(
     path = "/organizations/{id}/invitations",
     tag = "organizations",
     summary = "Invitations of the organization",
-    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("status" = Option<String>, Query, description = "pending, used, expired or revoked")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<org::Invitation>))
+    params(("id" = Uuid, Path), hg_http::openapi::PageParams, ("status" = Option<String>, Query, description = "pending, used, expired or revoked")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<org::Invitation>))
 )]
 pub async fn invitations(
     State(p): State<Platform>,
@@ -258,7 +259,7 @@ pub async fn invitations(
     summary = "Invite someone: the link goes only to the invited address",
     params(("id" = Uuid, Path)),
     request_body = dto::NewInvitation,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<org::Invitation>), (status = 409, description = "Already a member (HG-ALREADY-MEMBER)", body = hg_platform::http::openapi::ErrorDocument))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<org::Invitation>), (status = 409, description = "Already a member (HG-ALREADY-MEMBER)", body = hg_http::openapi::ErrorDocument))
 )]
 pub async fn invite(
     State(p): State<Platform>,
@@ -279,7 +280,7 @@ pub async fn invite(
     tag = "organizations",
     summary = "Revoke an invitation",
     params(("id" = Uuid, Path), ("invitation_id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Invitation>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<org::Invitation>))
 )]
 pub async fn revoke_invitation(
     State(p): State<Platform>,
@@ -298,7 +299,7 @@ pub async fn revoke_invitation(
     tag = "organizations",
     summary = "Revoke an invitation (same as DELETE)",
     params(("id" = Uuid, Path), ("invitation_id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<org::Invitation>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<org::Invitation>))
 )]
 pub async fn revoke_invitation_post(
     state: State<Platform>,
@@ -313,8 +314,8 @@ pub async fn revoke_invitation_post(
     path = "/organizations/{id}/care-teams",
     tag = "care teams",
     summary = "Care teams of the organization",
-    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("q" = Option<String>, Query, description = "text in the name")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<care_team::CareTeam>))
+    params(("id" = Uuid, Path), hg_http::openapi::PageParams, ("q" = Option<String>, Query, description = "text in the name")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<care_team::CareTeam>))
 )]
 pub async fn teams(
     State(p): State<Platform>,
@@ -339,7 +340,7 @@ pub async fn teams(
     summary = "Create a care team",
     params(("id" = Uuid, Path)),
     request_body = dto::TeamName,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<care_team::CareTeam>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<care_team::CareTeam>))
 )]
 pub async fn create_team(
     State(p): State<Platform>,
@@ -360,7 +361,7 @@ pub async fn create_team(
     tag = "care teams",
     summary = "One care team",
     params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<care_team::CareTeam>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<care_team::CareTeam>))
 )]
 pub async fn team(
     State(p): State<Platform>,
@@ -379,7 +380,7 @@ pub async fn team(
     summary = "Rename a care team",
     params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
     request_body = dto::TeamName,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<care_team::CareTeam>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<care_team::CareTeam>))
 )]
 pub async fn rename_team(
     State(p): State<Platform>,
@@ -415,7 +416,7 @@ pub async fn delete_team(
     tag = "care teams",
     summary = "Members of a care team",
     params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<care_team::TeamMember>>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<care_team::TeamMember>>))
 )]
 pub async fn team_members(
     State(p): State<Platform>,
@@ -434,7 +435,7 @@ pub async fn team_members(
     summary = "Add a member to a care team",
     params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
     request_body = dto::NewTeamMember,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<care_team::TeamMember>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<care_team::TeamMember>))
 )]
 pub async fn add_team_member(
     State(p): State<Platform>,
@@ -459,7 +460,7 @@ pub async fn add_team_member(
     summary = "Change a team member's role",
     params(("id" = Uuid, Path), ("team_id" = Uuid, Path), ("user_id" = Uuid, Path)),
     request_body = dto::TeamRole,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<care_team::TeamMember>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<care_team::TeamMember>))
 )]
 pub async fn set_team_member_role(
     State(p): State<Platform>,
@@ -495,7 +496,7 @@ pub async fn remove_team_member(
     tag = "care teams",
     summary = "Patients of a care team",
     params(("id" = Uuid, Path), ("team_id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<care_team::TeamPatient>>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<care_team::TeamPatient>>))
 )]
 pub async fn team_patients(
     State(p): State<Platform>,

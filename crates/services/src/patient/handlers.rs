@@ -1,12 +1,13 @@
 //! Handlers of the patient component: parse input, call the domain, shape the answer.
 
+use crate::common::Caller;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use hg_domain::patient;
-use hg_domain::records::Caller;
+use hg_http::list::PageResponse as _;
+use hg_http::list::QueryParams;
+use hg_http::{ApiError, ApiResponse, IdPath, Payload};
 use hg_platform::Platform;
-use hg_platform::http::list::QueryParams;
-use hg_platform::http::{ApiError, ApiResponse, IdPath, Payload};
 use http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -35,8 +36,8 @@ fn filters(q: &mut QueryParams) -> Result<patient::Filters, ApiError> {
     path = "/patients",
     tag = "patients",
     summary = "The patients the caller can see (audited)",
-    params(hg_platform::http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only this organization"), ("risk_level" = Option<String>, Query, description = "low, medium or high"), ("care_team_id" = Option<Uuid>, Query, description = "only this care team"), ("q" = Option<String>, Query, description = "text in the name or e-mail"), ("archived" = Option<bool>, Query, description = "archived patients instead (administrators)")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<patient::Patient>))
+    params(hg_http::openapi::PageParams, ("org_id" = Option<Uuid>, Query, description = "only this organization"), ("risk_level" = Option<String>, Query, description = "low, medium or high"), ("care_team_id" = Option<Uuid>, Query, description = "only this care team"), ("q" = Option<String>, Query, description = "text in the name or e-mail"), ("archived" = Option<bool>, Query, description = "archived patients instead (administrators)")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<patient::Patient>))
 )]
 pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let page = q.page(patient::SORTS, false)?;
@@ -53,7 +54,7 @@ pub async fn list(State(p): State<Platform>, caller: Caller, mut q: QueryParams)
     tag = "patients",
     summary = "How many patients the caller can see",
     params(("org_id" = Option<Uuid>, Query, description = "only this organization"), ("risk_level" = Option<String>, Query, description = "low, medium or high"), ("care_team_id" = Option<Uuid>, Query, description = "only this care team"), ("q" = Option<String>, Query, description = "text in the name or e-mail")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_http::openapi::Count>))
 )]
 pub async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let f = filters(&mut q)?;
@@ -68,7 +69,7 @@ pub async fn count(State(p): State<Platform>, caller: Caller, mut q: QueryParams
     tag = "patients",
     summary = "How many patients the caller can see (filters in the body)",
     request_body = dto::CountFilters,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<hg_platform::http::openapi::Count>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_http::openapi::Count>))
 )]
 pub async fn count_post(
     State(p): State<Platform>,
@@ -96,7 +97,7 @@ pub async fn count_post(
     tag = "patients",
     summary = "Enrol a patient",
     request_body = dto::NewPatient,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<patient::Patient>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<patient::Patient>))
 )]
 pub async fn create(
     State(p): State<Platform>,
@@ -129,7 +130,7 @@ pub async fn create(
     tag = "patients",
     summary = "One patient (audited)",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Patient>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<patient::Patient>))
 )]
 pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
     Ok(ApiResponse::ok(
@@ -144,7 +145,7 @@ pub async fn get(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<U
     summary = "Edit a patient; null clears a field",
     params(("id" = Uuid, Path)),
     request_body = dto::PatientPatch,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Patient>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<patient::Patient>))
 )]
 pub async fn update(
     State(p): State<Platform>,
@@ -170,7 +171,7 @@ pub async fn update(
     tag = "patients",
     summary = "Archive a patient",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Patient>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<patient::Patient>))
 )]
 pub async fn archive(
     State(p): State<Platform>,
@@ -186,7 +187,7 @@ pub async fn archive(
     tag = "patients",
     summary = "The patient's care teams",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<patient::PatientTeam>>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<patient::PatientTeam>>))
 )]
 pub async fn care_teams(
     State(p): State<Platform>,
@@ -244,7 +245,7 @@ pub async fn unlink_team(
     tag = "patients",
     summary = "The patient's caregivers",
     params(("id" = Uuid, Path), ("include_ended" = Option<bool>, Query, description = "ended links too")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<patient::Caregiver>>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<patient::Caregiver>>))
 )]
 pub async fn caregivers(
     State(p): State<Platform>,
@@ -266,7 +267,7 @@ pub async fn caregivers(
     summary = "Link a caregiver (one active primary)",
     params(("id" = Uuid, Path)),
     request_body = dto::NewCaregiver,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<patient::Caregiver>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<patient::Caregiver>))
 )]
 pub async fn add_caregiver(
     State(p): State<Platform>,
@@ -299,7 +300,7 @@ pub async fn add_caregiver(
     summary = "Edit a caregiver link",
     params(("id" = Uuid, Path), ("link_id" = Uuid, Path)),
     request_body = dto::CaregiverPatch,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Caregiver>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<patient::Caregiver>))
 )]
 pub async fn update_caregiver(
     State(p): State<Platform>,
@@ -339,8 +340,8 @@ pub async fn end_caregiver(
     path = "/patients/{id}/locations",
     tag = "patients",
     summary = "The patient's locations",
-    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "from this instant"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "before this instant")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<patient::Location>))
+    params(("id" = Uuid, Path), hg_http::openapi::PageParams, ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "from this instant"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "before this instant")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<patient::Location>))
 )]
 pub async fn locations(
     State(p): State<Platform>,
@@ -366,7 +367,7 @@ pub async fn locations(
     summary = "Record a location",
     params(("id" = Uuid, Path)),
     request_body = dto::NewLocation,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<patient::Location>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<patient::Location>))
 )]
 pub async fn add_location(
     State(p): State<Platform>,
@@ -398,8 +399,8 @@ pub async fn add_location(
     path = "/patients/{id}/alerts",
     tag = "patients",
     summary = "The patient's alerts",
-    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams, ("status" = Option<String>, Query, description = "created, notified, ack, resolved or closed")),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<patient::PatientAlert>))
+    params(("id" = Uuid, Path), hg_http::openapi::PageParams, ("status" = Option<String>, Query, description = "created, notified, ack, resolved or closed")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<patient::PatientAlert>))
 )]
 pub async fn alerts(
     State(p): State<Platform>,
@@ -423,7 +424,7 @@ pub async fn alerts(
     tag = "patients",
     summary = "The patient's devices",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<Vec<patient::PatientDevice>>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<patient::PatientDevice>>))
 )]
 pub async fn devices(
     State(p): State<Platform>,
@@ -440,8 +441,8 @@ pub async fn devices(
     path = "/patients/{id}/ground-truth",
     tag = "patients",
     summary = "The patient's ground-truth labels",
-    params(("id" = Uuid, Path), hg_platform::http::openapi::PageParams),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Listed<patient::Label>))
+    params(("id" = Uuid, Path), hg_http::openapi::PageParams),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Listed<patient::Label>))
 )]
 pub async fn labels(
     State(p): State<Platform>,
@@ -473,7 +474,7 @@ fn label_input(b: &dto::Label) -> patient::LabelInput<'_> {
     summary = "Add a ground-truth label",
     params(("id" = Uuid, Path)),
     request_body = dto::Label,
-    responses((status = 201, description = "Created (Location names it)", body = hg_platform::http::openapi::Envelope<patient::Label>))
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<patient::Label>))
 )]
 pub async fn add_label(
     State(p): State<Platform>,
@@ -494,7 +495,7 @@ pub async fn add_label(
     tag = "patients",
     summary = "One ground-truth label",
     params(("id" = Uuid, Path), ("label_id" = Uuid, Path)),
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Label>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<patient::Label>))
 )]
 pub async fn get_label(
     State(p): State<Platform>,
@@ -513,7 +514,7 @@ pub async fn get_label(
     summary = "Replace a ground-truth label",
     params(("id" = Uuid, Path), ("label_id" = Uuid, Path)),
     request_body = dto::Label,
-    responses((status = 200, description = "OK", body = hg_platform::http::openapi::Envelope<patient::Label>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<patient::Label>))
 )]
 pub async fn update_label(
     State(p): State<Platform>,

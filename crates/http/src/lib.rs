@@ -1,7 +1,8 @@
 //! The HTTP conventions of spec/03, shared by every component: the envelope and error type,
 //! negotiation (JSON/XML), body extraction, request ids, the standard layers, health and readiness,
-//! and serving with graceful shutdown.
+//! the authenticated principal, and serving with connection limits and graceful shutdown.
 
+pub mod auth;
 pub mod client_ip;
 pub mod connection;
 pub mod envelope;

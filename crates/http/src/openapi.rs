@@ -16,7 +16,7 @@ use utoipa::openapi::{
 };
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use crate::component::Component;
+use hg_platform::component::Component;
 
 /// The security scheme of the gateway's internal API key (`X-Internal-API-Key`).
 pub const API_KEY: &str = "api_key";

@@ -14,8 +14,8 @@ use http::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
 
 use super::envelope::{ApiError, ApiResponse, plain_document};
-use crate::component::Component;
-use crate::context::Platform;
+use hg_platform::component::Component;
+use hg_platform::context::Platform;
 
 /// How long one readiness check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,4 +1,4 @@
-//! Query parameters and list pages (spec/03 "Lists"): `?limit=` (default 50, max 200), `?cursor=`
+//! Query parameters (spec/03 "Lists"): `?limit=` (default 50, max 200), `?cursor=`
 //! (opaque keyset) or `?offset=`, `?sort=field` / `-field` on documented fields only, filters named
 //! after fields. Every parameter is consumed by name; anything left over, or malformed, is 400 naming
 //! it — a typo in a filter never silently widens a result.
@@ -6,20 +6,13 @@
 use std::collections::BTreeMap;
 
 use axum::extract::FromRequestParts;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hg_platform::page::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, Sort, SortField};
 use http::request::Parts;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::envelope::{ApiError, ApiResponse};
-
-/// Default page size.
-pub const DEFAULT_LIMIT: i64 = 50;
-/// Largest page size.
-pub const MAX_LIMIT: i64 = 200;
 
 /// The query string of a request, taken apart parameter by parameter.
 #[derive(Debug, Default)]
@@ -176,7 +169,7 @@ impl QueryParams {
             Some(raw) => {
                 let c = Cursor::decode(&raw)
                     .ok_or_else(|| invalid("cursor", "is not a cursor from this list"))?;
-                if c.f != sort.field.name || c.d != sort.desc {
+                if c.field() != sort.field.name || c.desc() != sort.desc {
                     return Err(invalid("cursor", "belongs to another sort order"));
                 }
                 Some(c)
@@ -204,180 +197,36 @@ impl QueryParams {
     }
 }
 
-/// How a sortable field is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SqlType {
-    Text,
-    Timestamp,
-    Integer,
-}
-
-impl SqlType {
-    fn cast(self) -> &'static str {
-        match self {
-            SqlType::Text => "text",
-            SqlType::Timestamp => "timestamptz",
-            SqlType::Integer => "bigint",
-        }
-    }
-}
-
-/// A field a list may be sorted by: its API name and its SQL expression (never null).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SortField {
-    pub name: &'static str,
-    pub column: &'static str,
-    pub ty: SqlType,
-}
-
-/// The chosen order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sort {
-    pub field: SortField,
-    pub desc: bool,
-}
-
-/// What the client asked for.
-#[derive(Clone, Debug)]
-pub struct PageRequest {
-    pub limit: i64,
-    pub offset: Option<i64>,
-    pub sort: Sort,
-    pub after: Option<Cursor>,
-}
-
-/// Where the previous page ended: the sort value and the id of its last row.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Cursor {
-    f: String,
-    d: bool,
-    v: Value,
-    id: Uuid,
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    fn decode(raw: &str) -> Option<Self> {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
-    }
-
-    fn value_text(&self) -> String {
-        match &self.v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-}
-
-impl PageRequest {
-    /// Appends the keyset condition (`and (col, id) > (…)`) for rows after the cursor; `id` is the
-    /// row's id column.
-    pub fn push_after(&self, qb: &mut sqlx::QueryBuilder<sqlx::Postgres>, id: &str) {
-        if let Some(c) = &self.after {
-            let op = if self.sort.desc { "<" } else { ">" };
-            qb.push(format_args!(
-                " and ({}, {id}) {op} (",
-                self.sort.field.column
-            ))
-            .push_bind(c.value_text())
-            .push(format_args!("::{}, ", self.sort.field.ty.cast()))
-            .push_bind(c.id)
-            .push(")");
-        }
-    }
-
-    /// Appends `order by … limit …` (one extra row, to know whether a next page exists) and the offset.
-    pub fn push_order_limit(&self, qb: &mut sqlx::QueryBuilder<sqlx::Postgres>, id: &str) {
-        let dir = if self.sort.desc { "desc" } else { "asc" };
-        qb.push(format_args!(
-            " order by {} {dir}, {id} {dir} limit ",
-            self.sort.field.column
-        ))
-        .push_bind(self.limit + 1);
-        if let Some(o) = self.offset {
-            qb.push(" offset ").push_bind(o);
-        }
-    }
-
-    /// The total, when `page` (built by [`PageRequest::finish`]) already tells it: the last page of
-    /// a list read from its start or from an offset inside it. Saves the count query for the
-    /// common short list (a caregiver's patients, a team's members).
-    pub fn total_if_known<T>(&self, page: &Page<T>) -> Option<i64> {
-        let offset = self.offset.unwrap_or(0);
-        let last = page.next_cursor.is_none();
-        (self.after.is_none() && last && (offset == 0 || !page.items.is_empty()))
-            .then(|| offset + page.items.len() as i64)
-    }
-
-    /// The total of `page`'s list: told by the page when it can ([`PageRequest::total_if_known`]),
-    /// otherwise by awaiting `count` (the list's count query, which only runs then).
-    pub async fn total<T, E>(
-        &self,
-        page: &Page<T>,
-        count: impl std::future::Future<Output = Result<i64, E>>,
-    ) -> Result<i64, E> {
-        match self.total_if_known(page) {
-            Some(n) => Ok(n),
-            None => count.await,
-        }
-    }
-
-    /// Cuts the extra row off and builds the next cursor from the last row kept, given each row's
-    /// (sort value, id).
-    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> (Value, Uuid)) -> Page<T> {
-        let more = rows.len() as i64 > self.limit;
-        rows.truncate(self.limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|r| {
-                let (v, id) = key(r);
-                Cursor {
-                    f: self.sort.field.name.to_owned(),
-                    d: self.sort.desc,
-                    v,
-                    id,
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
-        Page {
-            items: rows,
-            limit: self.limit,
-            next_cursor,
-            total: None,
-        }
-    }
-}
-
-/// One page of a list.
-#[derive(Debug)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub limit: i64,
-    pub next_cursor: Option<String>,
-    pub total: Option<i64>,
-}
-
-impl<T: Serialize> Page<T> {
+impl<T: Serialize> From<Page<T>> for ApiResponse {
     /// The page in the envelope: `data` is the items, `meta` has `limit`, `next_cursor`, `total`.
-    pub fn into_response(self) -> ApiResponse {
-        let mut r = ApiResponse::ok(&self.items)
-            .meta("limit", self.limit)
-            .meta("next_cursor", &self.next_cursor);
-        if let Some(t) = self.total {
+    fn from(page: Page<T>) -> Self {
+        let mut r = ApiResponse::ok(&page.items)
+            .meta("limit", page.limit)
+            .meta("next_cursor", &page.next_cursor);
+        if let Some(t) = page.total {
             r = r.meta("total", t);
         }
         r
     }
 }
 
+/// `page.into_response()` for a domain [`Page`].
+pub trait PageResponse {
+    /// The page in the envelope.
+    fn into_response(self) -> ApiResponse;
+}
+
+impl<T: Serialize> PageResponse for Page<T> {
+    fn into_response(self) -> ApiResponse {
+        ApiResponse::from(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hg_platform::page::SqlType;
+    use serde_json::Value;
 
     const SORTS: &[SortField] = &[
         SortField {
@@ -435,7 +284,7 @@ mod tests {
         let again = QueryParams::from_pairs([("sort", "-created_at"), ("cursor", cursor.as_str())])
             .page(SORTS, false)
             .unwrap();
-        assert_eq!(again.after.unwrap().id, id);
+        assert_eq!(again.after.unwrap().id(), id);
         let mismatch = QueryParams::from_pairs([("sort", "name"), ("cursor", cursor.as_str())])
             .page(SORTS, false);
         assert!(mismatch.is_err());

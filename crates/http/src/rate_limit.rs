@@ -15,10 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::auth::TokenKeys;
+use hg_platform::auth::TokenKeys;
 
-use crate::cache::{Admission, Bucket, Cache, MemoryCache};
-use crate::config::ClientLimitsConfig;
+use hg_platform::cache::{Admission, Bucket, Cache, MemoryCache};
+use hg_platform::config::ClientLimitsConfig;
 
 /// The `limit` of an admission when no rate is configured.
 const UNLIMITED: u32 = u32::MAX;

@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::connection::{BodyProgress, ConnState, GuardedBody, GuardedIo, TimedBody};
 use super::health;
 use super::middleware::{method_not_allowed, not_found, standard_layers};
-use crate::component::Component;
-use crate::config::ConnectionConfig;
-use crate::context::Platform;
+use hg_platform::component::Component;
+use hg_platform::config::ConnectionConfig;
+use hg_platform::context::Platform;
 
 /// The complete application of `component` around its own `routes`. `inner` wraps the routes (with
 /// health, metrics and fallbacks) in component-specific layers — the gateway's API key check, say —
@@ -210,7 +210,7 @@ pub async fn serve(
 
 /// Server-side TLS from a PEM certificate chain and key (HTTP/1.1 and HTTP/2 by ALPN).
 pub fn tls_config(
-    files: &crate::config::TlsFiles,
+    files: &hg_platform::config::TlsFiles,
 ) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
-use crate::config::ConnectionConfig;
+use hg_platform::config::ConnectionConfig;
 
 /// Why a connection was closed by its watchdog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
