@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::component::Dependency;
 use crate::config::Settings;
-use crate::events::{AmqpBroker, Broker, InProcessBroker};
+use crate::events::{AmqpBroker, Broker, PgBroker};
 
 /// Everything a component needs from the platform; cheap to clone.
 #[derive(Clone)]
@@ -22,7 +22,7 @@ pub struct Platform {
     pub db: PgPool,
     /// Redis, or the in-process cache when `REDIS_URL` is unset.
     pub cache: Arc<dyn Cache>,
-    /// RabbitMQ, or the in-process bus when `AMQP_URL` is unset.
+    /// RabbitMQ, or queues in PostgreSQL when `AMQP_URL` is unset.
     pub broker: Arc<dyn Broker>,
     /// Token keys (signing in the auth component, verification everywhere); `None` when no key is
     /// configured (the gateway needs none).
@@ -55,7 +55,7 @@ impl Platform {
         };
         let broker: Arc<dyn Broker> = match &settings.amqp {
             Some(cfg) => Arc::new(AmqpBroker::new(cfg.clone())),
-            None => Arc::new(InProcessBroker::new()),
+            None => Arc::new(PgBroker::new(db.clone())),
         };
         // `JWKS_URL` keys are fetched by the HTTP layer once components start (`hg-http::auth`).
         let tokens = if settings.jwt.can_verify() {

@@ -37,6 +37,12 @@ struct Edge {
     tokens: Option<Arc<hg_platform::auth::TokenKeys>>,
 }
 
+/// The admin component.
+pub const DESCRIPTOR: crate::component::Descriptor = crate::component::Descriptor {
+    start: |platform, _| Ok(crate::component::Started::routes(build(platform)?)),
+    ..crate::component::Descriptor::bare(hg_platform::Component::Admin)
+};
+
 /// The admin component's routes.
 pub fn build(platform: &Platform) -> Result<Router<Platform>, String> {
     let edge_cfg = &platform.settings.edge;

@@ -110,8 +110,21 @@ struct Gateway {
     forwarded: Mutex<Vec<(&'static str, StatusCode, metrics::Counter)>>,
 }
 
-/// A layer function.
-type Wrap = Box<dyn FnOnce(Router) -> Router + Send>;
+use crate::component::{Descriptor, Started, Wrap};
+
+/// The gateway: its own routes (`/openapi.json`, the forwarding) and layers; its plain-HTTP
+/// listener is served by [`front`] on worker threads instead.
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    start: |platform, local| {
+        let (routes, inner, outer) = build(platform, local)?;
+        Ok(Started {
+            inner,
+            outer,
+            ..Started::routes(routes)
+        })
+    },
+    ..Descriptor::bare(Component::Gateway)
+};
 
 /// The gateway's routes, the layers that guard them (inside the standard ones) and the fast path
 /// (outside them). `local` holds the addresses of components running in this process, which take

@@ -1,14 +1,18 @@
 //! Starting components: bind every listener first (so a taken port fails fast, naming its variable),
-//! then serve them all, plus the process's background tasks — the outbox relay and, with the timeseries
-//! component, partition upkeep — until shutdown.
+//! then start each component's parts from its descriptor (routes, background tasks, event
+//! consumers) and serve them all, with the process's own tasks (the outbox relay, metrics upkeep),
+//! until shutdown.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use hg_http::server;
+use hg_platform::events::ConsumerSpec;
 use hg_platform::{Component, Platform};
 use tokio::task::JoinSet;
+
+use crate::component;
 
 /// Components that are up, with the addresses they listen on.
 pub struct Running {
@@ -41,6 +45,42 @@ impl Listener {
             Listener::Workers(l) => l.local_addr(),
         }
     }
+}
+
+/// Declares the queues of every consumer of the installation — not only this process's — so that
+/// events wait for a consumer whose component runs elsewhere or later. When the broker is down the
+/// declarations are retried in the background until it is back.
+async fn declare_consumers(platform: &Platform) {
+    let specs: Vec<&'static ConsumerSpec> = component::ALL
+        .iter()
+        .flat_map(|d| d.consumers.iter().copied())
+        .collect();
+    let mut pending = Vec::new();
+    for spec in specs {
+        if let Err(e) = platform.broker.declare(spec).await {
+            tracing::warn!(consumer = spec.name, error = %e, "cannot declare the consumer's queue yet");
+            pending.push(spec);
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let (broker, shutdown) = (platform.broker.clone(), platform.shutdown.clone());
+    tokio::spawn(async move {
+        while !pending.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            let mut still = Vec::new();
+            for spec in pending {
+                if broker.declare(spec).await.is_err() {
+                    still.push(spec);
+                }
+            }
+            pending = still;
+        }
+    });
 }
 
 /// Binds and serves `components` with `platform`.
@@ -89,6 +129,26 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
             }
         });
     }
+    // Every component's own parts: routes, background tasks, consumers.
+    let mut started = BTreeMap::new();
+    let mut consumers = Vec::new();
+    for &c in components {
+        let mut parts = component::of(c).start(platform, &addrs)?;
+        for task in std::mem::take(&mut parts.tasks) {
+            tasks.spawn(task);
+        }
+        consumers.append(&mut parts.consumers);
+        started.insert(c, parts);
+    }
+    declare_consumers(platform).await;
+    for consumer in consumers {
+        let (broker, db, shutdown) = (
+            platform.broker.clone(),
+            platform.db.clone(),
+            platform.shutdown.clone(),
+        );
+        tasks.spawn(async move { broker.consume(db, consumer, shutdown).await });
+    }
     for (c, listener) in listeners {
         let listener = match listener {
             Listener::Workers(first) => {
@@ -106,7 +166,11 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
             }
             Listener::Shared(l) => l,
         };
-        let app = crate::app(c, platform, &addrs)?;
+        let app = crate::app(
+            c,
+            platform,
+            started.remove(&c).unwrap_or_else(|| unreachable!()),
+        );
         let listening = server::Listening::of(c, platform);
         let tls = if c == Component::Gateway {
             gateway_tls.clone()
@@ -141,22 +205,6 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
             }
         }
     });
-    if components.contains(&Component::Notification) {
-        match crate::notification::mailer(platform) {
-            Some(mailer) => {
-                tasks.spawn(crate::notification::run(platform.clone(), mailer));
-            }
-            None => tracing::warn!(
-                "no mail transport configured (MAIL_SINK_DIR): account e-mails wait in the outbox until one is"
-            ),
-        }
-    }
-    if components.contains(&Component::Timeseries) {
-        tasks.spawn(crate::maintenance::run(
-            platform.clone(),
-            platform.settings.telemetry.retention_days,
-        ));
-    }
     Ok(Running {
         addrs,
         admin_metrics,

@@ -18,6 +18,10 @@ use crate::api::Api;
 use crate::common::{conn, double_option};
 
 /// Every route of the user component, with its description.
+/// The user component.
+pub const DESCRIPTOR: crate::component::Descriptor =
+    crate::component::Descriptor::api(hg_platform::Component::User, api);
+
 pub fn api() -> Api {
     Api::new()
         .with(routes!(list))

@@ -180,6 +180,15 @@ impl Drop for TestBroker {
                 let _ = ch
                     .exchange_delete(exchange.as_str().into(), Default::default())
                     .await;
+                // The consumer framework's queues of this exchange (`<exchange>.<consumer>…`).
+                let prefix = format!("{exchange}.");
+                for queue in hg_platform::events::amqp::declared_queues() {
+                    if queue.starts_with(&prefix) {
+                        let _ = ch
+                            .queue_delete(queue.as_str().into(), Default::default())
+                            .await;
+                    }
+                }
                 let _ = conn.close(200, "test done".into()).await;
             }
         });

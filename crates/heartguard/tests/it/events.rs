@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use hg_platform::events::consumer::{pattern_matches, pattern_regex};
 use hg_platform::events::{
-    AmqpBroker, Broker, EventMessage, InProcessBroker, NewEvent, enqueue, relay_once, run_relay,
+    AmqpBroker, Broker, BrokerError, ConsumerSpec, EventMessage, NewEvent, PgBroker, QueueStats,
+    enqueue, relay_once, run_relay,
 };
 use hg_test_support::TestDb;
 use hg_test_support::services::TestBroker;
@@ -126,22 +128,99 @@ async fn events_wait_in_the_outbox_while_the_broker_is_down() {
 }
 
 #[tokio::test]
-async fn the_in_process_bus_delivers_relayed_events_to_subscribers() {
+async fn the_postgresql_broker_queues_relayed_events_for_the_consumers_bound_to_them() {
     let db = TestDb::new().await;
-    let bus = InProcessBroker::new();
-    let mut rx = bus.subscribe();
+    let broker = PgBroker::new(db.pool.clone());
+    const ALERTS: ConsumerSpec = ConsumerSpec::new("alerts-test", &["alert.*"]);
+    const DEVICES: ConsumerSpec = ConsumerSpec::new("devices-test", &["device.#"]);
+    broker.declare(&ALERTS).await.unwrap();
+    broker.declare(&DEVICES).await.unwrap();
     let mut tx = db.pool.begin().await.unwrap();
     let id = enqueue(&mut tx, event("req-4")).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(relay_once(&db.pool, &bus, 100).await.unwrap(), 1);
-    assert_eq!(rx.recv().await.unwrap().id, id);
+    assert_eq!(relay_once(&db.pool, &broker, 100).await.unwrap(), 1);
+    assert_eq!(broker.stats(&ALERTS).await.unwrap().ready, 1);
+    assert_eq!(broker.stats(&DEVICES).await.unwrap().ready, 0);
+    // Publishing again (a relay that crashed before marking the row) queues nothing twice.
+    let again = EventMessage {
+        id,
+        event_type: "alert.created".into(),
+        occurred_at: chrono::Utc::now(),
+        org_id: None,
+        actor: None,
+        request_id: None,
+        data: serde_json::json!({}),
+    };
+    broker.publish(&again).await.unwrap();
+    assert_eq!(broker.stats(&ALERTS).await.unwrap().ready, 1);
+}
+
+#[tokio::test]
+async fn topic_patterns_route_the_same_in_postgresql_as_in_rabbitmq() {
+    let db = TestDb::new().await;
+    for (pattern, event) in [
+        ("alert.*", "alert.created"),
+        ("alert.*", "alert"),
+        ("alert.*", "alert.a.b"),
+        ("alert.#", "alert"),
+        ("alert.#", "alert.a.b"),
+        ("#.created", "created"),
+        ("#.created", "x.createdx"),
+        ("a.#.b", "a.b"),
+        ("a.#.b", "a.x.y.b"),
+        ("a.#.b", "a.x.y"),
+        ("#", "a.b"),
+    ] {
+        let matched: bool = sqlx::query_scalar("select $1 ~ $2")
+            .bind(event)
+            .bind(pattern_regex(pattern))
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            matched,
+            pattern_matches(pattern, event),
+            "{pattern} vs {event}"
+        );
+    }
+}
+
+/// A broker that hands every published event to a channel: what the relay sends, in order.
+struct Recording(tokio::sync::mpsc::UnboundedSender<EventMessage>);
+
+#[async_trait::async_trait]
+impl Broker for Recording {
+    async fn publish(&self, event: &EventMessage) -> Result<(), BrokerError> {
+        self.0
+            .send(event.clone())
+            .map_err(|e| BrokerError(e.to_string()))
+    }
+    async fn ping(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
+    fn kind(&self) -> &'static str {
+        "recording"
+    }
+    async fn declare(&self, _: &ConsumerSpec) -> Result<(), BrokerError> {
+        Ok(())
+    }
+    async fn consume(
+        &self,
+        _: sqlx::PgPool,
+        _: std::sync::Arc<dyn hg_platform::events::Consumer>,
+        _: tokio_util::sync::CancellationToken,
+    ) {
+    }
+    async fn stats(&self, _: &ConsumerSpec) -> Result<QueueStats, BrokerError> {
+        Ok(QueueStats::default())
+    }
 }
 
 #[tokio::test]
 async fn the_relay_publishes_an_event_soon_after_this_process_enqueues_it() {
     let db = TestDb::new().await;
-    let bus = std::sync::Arc::new(InProcessBroker::new());
-    let mut rx = bus.subscribe();
+    let (sent, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let bus = std::sync::Arc::new(Recording(sent));
     let shutdown = tokio_util::sync::CancellationToken::new();
     // A polling interval far longer than the test: only the wake can explain a prompt publication.
     let relay = tokio::spawn(run_relay(

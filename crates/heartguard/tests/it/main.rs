@@ -6,6 +6,7 @@ mod access;
 mod auth;
 mod cache;
 mod cli;
+mod consumers;
 mod demo_tenancy;
 mod devices;
 mod events;

@@ -34,12 +34,13 @@ async fn ready_is_200_when_every_dependency_answers() {
 }
 
 #[tokio::test]
-async fn ready_reports_in_process_stand_ins_when_redis_and_rabbitmq_are_not_configured() {
+async fn ready_reports_the_stand_ins_when_redis_and_rabbitmq_are_not_configured() {
     let app = TestApp::builder().with(Component::Audit).spawn().await;
     let (status, body) = ready(&app, Component::Audit).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["checks"]["redis"]["kind"], "in-process");
-    assert_eq!(body["data"]["checks"]["rabbitmq"]["kind"], "in-process");
+    // Event queues are kept in PostgreSQL instead.
+    assert_eq!(body["data"]["checks"]["rabbitmq"]["kind"], "postgresql");
 }
 
 #[tokio::test]

@@ -30,3 +30,7 @@ pub fn api() -> Api {
         .with(routes!(handlers::totp_confirm))
         .with(routes!(handlers::totp_disable))
 }
+
+/// The auth component.
+pub const DESCRIPTOR: crate::component::Descriptor =
+    crate::component::Descriptor::api(hg_platform::Component::Auth, api);

@@ -24,3 +24,7 @@ pub fn api() -> Api {
         .with(routes!(h::delete_binding))
         .with(routes!(h::set_tag, h::remove_tag))
 }
+
+/// The device component.
+pub const DESCRIPTOR: crate::component::Descriptor =
+    crate::component::Descriptor::api(hg_platform::Component::Device, api);

@@ -28,3 +28,7 @@ pub fn api() -> Api {
         .with(routes!(h::team_patients, h::add_team_patient))
         .with(routes!(h::remove_team_patient))
 }
+
+/// The organization component.
+pub const DESCRIPTOR: crate::component::Descriptor =
+    crate::component::Descriptor::api(hg_platform::Component::Organization, api);

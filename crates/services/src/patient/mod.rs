@@ -28,3 +28,7 @@ pub fn api() -> Api {
         .with(routes!(h::labels, h::add_label))
         .with(routes!(h::get_label, h::update_label, h::delete_label))
 }
+
+/// The patient component.
+pub const DESCRIPTOR: crate::component::Descriptor =
+    crate::component::Descriptor::api(hg_platform::Component::Patient, api);

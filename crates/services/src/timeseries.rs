@@ -1,11 +1,26 @@
-//! Background upkeep run by the timeseries component: sample partitions created a week ahead (hourly)
-//! and, once a day, partitions older than `TELEMETRY_RETENTION_DAYS` dropped.
+//! The timeseries component (5006). Its routes arrive with issue 12; today it runs the sample-table
+//! upkeep: partitions created a week ahead and those older than `TELEMETRY_RETENTION_DAYS` dropped,
+//! hourly.
 
 use std::time::Duration;
 
 use hg_domain::telemetry;
-use hg_platform::Platform;
-use hg_platform::db;
+use hg_platform::{Component, Platform, db};
+
+use crate::component::{Descriptor, Started};
+
+/// The timeseries component.
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    start: |platform, _| {
+        let mut started = Started::routes(axum::Router::new());
+        started.tasks.push(Box::pin(run(
+            platform.clone(),
+            platform.settings.telemetry.retention_days,
+        )));
+        Ok(started)
+    },
+    ..Descriptor::bare(Component::Timeseries)
+};
 
 /// Creates partitions for yesterday through a week ahead, and drops those past retention.
 pub async fn sample_partitions_once(
