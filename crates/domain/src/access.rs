@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use hg_platform::auth::{Principal, PrincipalKind};
+use hg_platform::auth::{OrgRole, Principal, PrincipalKind, Role};
+
+use crate::catalog::Permission;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -48,17 +50,17 @@ impl Scope {
         match c.typ {
             PrincipalKind::User => {
                 let mut s = Scope {
-                    all: c.roles.iter().any(|r| r == "superadmin"),
-                    all_organizations: c.roles.iter().any(|r| r == "ops"),
+                    all: c.roles.iter().any(|r| r == Role::Superadmin.code()),
+                    all_organizations: c.roles.iter().any(|r| r == Role::Ops.code()),
                     user: Some(c.sub),
                     ..Scope::default()
                 };
                 for (org, role) in &c.orgs {
                     s.member_orgs.push(*org);
-                    match role.as_str() {
-                        "org_admin" | "viewer" => s.org_wide.push(*org),
-                        "org_user" => s.team_orgs.push(*org),
-                        _ => {}
+                    match OrgRole::parse(role) {
+                        Some(OrgRole::OrgAdmin | OrgRole::Viewer) => s.org_wide.push(*org),
+                        Some(OrgRole::OrgUser) => s.team_orgs.push(*org),
+                        None => {}
                     }
                 }
                 s
@@ -334,8 +336,9 @@ pub struct Granted {
 
 impl Granted {
     /// Whether `permission` is held in `org` (or globally).
-    pub fn allows(&self, permission: &str, org: Option<Uuid>) -> bool {
-        self.global.contains(permission)
-            || org.is_some_and(|o| self.per_org.get(&o).is_some_and(|p| p.contains(permission)))
+    pub fn allows(&self, permission: Permission, org: Option<Uuid>) -> bool {
+        let code = permission.code();
+        self.global.contains(code)
+            || org.is_some_and(|o| self.per_org.get(&o).is_some_and(|p| p.contains(code)))
     }
 }

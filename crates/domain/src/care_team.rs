@@ -4,12 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use hg_platform::Platform;
+use hg_platform::audit::Action;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::catalog::Permission;
 use crate::organization;
 use crate::records::{Caller, RecordError, catalog_code, required_text};
 
@@ -53,7 +55,7 @@ async fn readable_org(
     org: Uuid,
 ) -> Result<(), RecordError> {
     organization::get(conn, caller, org).await?;
-    caller.require("orgs.read", Some(org))
+    caller.require(Permission::OrgsRead, Some(org))
 }
 
 fn require_admin(caller: &Caller, org: Uuid) -> Result<(), RecordError> {
@@ -142,14 +144,11 @@ pub async fn create(
             .fetch_one(&mut *tx)
             .await?;
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_CREATE",
-            "care_team",
-            Some(id),
-            Some(org),
-            json!({"name": name}),
-        )
+        .audit(Action::CareTeamCreate)
+        .entity("care_team", id)
+        .org(org)
+        .details(json!({"name": name}))
+        .record(&mut tx)
         .await?;
     let team = get(&mut tx, caller, org, id).await?;
     tx.commit().await?;
@@ -174,14 +173,11 @@ pub async fn rename(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_UPDATE",
-            "care_team",
-            Some(id),
-            Some(org),
-            json!({"name": name}),
-        )
+        .audit(Action::CareTeamUpdate)
+        .entity("care_team", id)
+        .org(org)
+        .details(json!({"name": name}))
+        .record(&mut tx)
         .await?;
     let team = get(&mut tx, caller, org, id).await?;
     tx.commit().await?;
@@ -203,14 +199,11 @@ pub async fn delete(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_DELETE",
-            "care_team",
-            Some(id),
-            Some(org),
-            json!({"name": team.name}),
-        )
+        .audit(Action::CareTeamDelete)
+        .entity("care_team", id)
+        .org(org)
+        .details(json!({"name": team.name}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())
@@ -295,14 +288,11 @@ pub async fn add_member(
     .execute(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_MEMBER_ADD",
-            "care_team",
-            Some(team),
-            Some(org),
-            json!({"user_id": user, "role": role}),
-        )
+        .audit(Action::CareTeamMemberAdd)
+        .entity("care_team", team)
+        .org(org)
+        .details(json!({"user_id": user, "role": role}))
+        .record(&mut tx)
         .await?;
     let m = team_member(&mut tx, team, user).await?;
     tx.commit().await?;
@@ -330,14 +320,11 @@ pub async fn set_member_role(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_MEMBER_ROLE",
-            "care_team",
-            Some(team),
-            Some(org),
-            json!({"user_id": user, "role": role}),
-        )
+        .audit(Action::CareTeamMemberRole)
+        .entity("care_team", team)
+        .org(org)
+        .details(json!({"user_id": user, "role": role}))
+        .record(&mut tx)
         .await?;
     let m = team_member(&mut tx, team, user).await?;
     tx.commit().await?;
@@ -362,14 +349,11 @@ pub async fn remove_member(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_MEMBER_REMOVE",
-            "care_team",
-            Some(team),
-            Some(org),
-            json!({"user_id": user}),
-        )
+        .audit(Action::CareTeamMemberRemove)
+        .entity("care_team", team)
+        .org(org)
+        .details(json!({"user_id": user}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())
@@ -402,14 +386,11 @@ pub async fn patients(
     let rows: Vec<TeamPatient> = qb.build_query_as().fetch_all(&mut *conn).await?;
     let ids: Vec<Uuid> = rows.iter().map(|p| p.id).collect();
     caller
-        .audit(
-            conn,
-            "PATIENT_LIST",
-            "patient",
-            None,
-            Some(org),
-            json!({"count": ids.len(), "patient_ids": ids, "care_team_id": team}),
-        )
+        .audit(Action::PatientList)
+        .entity_kind("patient")
+        .org(org)
+        .details(json!({"count": ids.len(), "patient_ids": ids, "care_team_id": team}))
+        .record(conn)
         .await?;
     Ok(rows)
 }
@@ -443,14 +424,11 @@ pub async fn add_patient(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_PATIENT_ADD",
-            "patient",
-            Some(patient),
-            Some(org),
-            json!({"team_id": team}),
-        )
+        .audit(Action::CareTeamPatientAdd)
+        .entity("patient", patient)
+        .org(org)
+        .details(json!({"team_id": team}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())
@@ -481,14 +459,11 @@ pub async fn remove_patient(
         ));
     }
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_PATIENT_REMOVE",
-            "patient",
-            Some(patient),
-            Some(org),
-            json!({"team_id": team}),
-        )
+        .audit(Action::CareTeamPatientRemove)
+        .entity("patient", patient)
+        .org(org)
+        .details(json!({"team_id": team}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())

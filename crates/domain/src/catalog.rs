@@ -1,6 +1,8 @@
 //! The catalogs of spec/02 with their stable codes and Spanish labels, roles and permissions. The seed
 //! loads them; validation code reads the same lists.
 
+use hg_platform::auth::{OrgRole, Role};
+
 /// One catalog row: code, label, optional weight.
 pub type Entry = (&'static str, &'static str, Option<i32>);
 
@@ -169,139 +171,200 @@ pub const EVENT_TYPES: &[(&str, &str, &str)] = &[
 ];
 
 /// Global roles.
-pub const ROLES: &[(&str, &str)] = &[
-    ("superadmin", "Administra toda la instalación"),
+pub const ROLES: &[(Role, &str)] = &[
+    (Role::Superadmin, "Administra toda la instalación"),
     (
-        "ops",
+        Role::Ops,
         "Operación: servicios, salud, auditoría y métricas; sin datos de pacientes",
     ),
     (
-        "clinician",
+        Role::Clinician,
         "Personal clínico: pacientes de sus equipos de cuidado",
     ),
-    ("caregiver", "Cuidador: pacientes vinculados activamente"),
+    (
+        Role::Caregiver,
+        "Cuidador: pacientes vinculados activamente",
+    ),
 ];
 
-/// Permission codes and what they allow.
-pub const PERMISSIONS: &[(&str, &str)] = &[
-    ("orgs.read", "Ver organizaciones"),
-    ("orgs.manage", "Crear, renombrar y archivar organizaciones"),
-    ("members.manage", "Gestionar miembros e invitaciones"),
-    ("care_teams.manage", "Gestionar equipos de cuidado"),
-    ("users.read", "Ver usuarios"),
-    ("users.manage", "Gestionar usuarios, estados y roles"),
-    ("roles.manage", "Gestionar roles y permisos"),
-    ("patients.read", "Ver pacientes"),
-    ("patients.manage", "Crear y editar pacientes"),
-    ("devices.read", "Ver dispositivos y streams"),
+hg_platform::code_enum! {
+    /// What a role allows (spec/02 "Identity and access"); the catalog below gives each a label.
+    pub enum Permission {
+        OrgsRead => "orgs.read",
+        OrgsManage => "orgs.manage",
+        MembersManage => "members.manage",
+        CareTeamsManage => "care_teams.manage",
+        UsersRead => "users.read",
+        UsersManage => "users.manage",
+        RolesManage => "roles.manage",
+        PatientsRead => "patients.read",
+        PatientsManage => "patients.manage",
+        DevicesRead => "devices.read",
+        DevicesManage => "devices.manage",
+        TelemetryRead => "telemetry.read",
+        TelemetryWrite => "telemetry.write",
+        AlertsRead => "alerts.read",
+        AlertsAck => "alerts.ack",
+        AlertsManage => "alerts.manage",
+        AlertRulesManage => "alert_rules.manage",
+        GroundTruthManage => "ground_truth.manage",
+        ModelsManage => "models.manage",
+        InferencesRead => "inferences.read",
+        InferencesWrite => "inferences.write",
+        NotificationsManage => "notifications.manage",
+        MediaManage => "media.manage",
+        AuditRead => "audit.read",
+        ServicesRead => "services.read",
+        ServicesManage => "services.manage",
+        SettingsManage => "settings.manage",
+        CatalogsManage => "catalogs.manage",
+        MetricsRead => "metrics.read",
+    }
+}
+
+/// Permissions and what they allow.
+pub const PERMISSIONS: &[(Permission, &str)] = &[
+    (Permission::OrgsRead, "Ver organizaciones"),
     (
-        "devices.manage",
+        Permission::OrgsManage,
+        "Crear, renombrar y archivar organizaciones",
+    ),
+    (
+        Permission::MembersManage,
+        "Gestionar miembros e invitaciones",
+    ),
+    (Permission::CareTeamsManage, "Gestionar equipos de cuidado"),
+    (Permission::UsersRead, "Ver usuarios"),
+    (
+        Permission::UsersManage,
+        "Gestionar usuarios, estados y roles",
+    ),
+    (Permission::RolesManage, "Gestionar roles y permisos"),
+    (Permission::PatientsRead, "Ver pacientes"),
+    (Permission::PatientsManage, "Crear y editar pacientes"),
+    (Permission::DevicesRead, "Ver dispositivos y streams"),
+    (
+        Permission::DevicesManage,
         "Gestionar dispositivos, credenciales y streams",
     ),
-    ("telemetry.read", "Ver signos vitales"),
-    ("telemetry.write", "Enviar muestras de telemetría"),
-    ("alerts.read", "Ver alertas"),
-    ("alerts.ack", "Reconocer alertas"),
-    ("alerts.manage", "Asignar, resolver y cerrar alertas"),
-    ("alert_rules.manage", "Gestionar reglas de alerta"),
-    ("ground_truth.manage", "Etiquetar eventos reales"),
-    ("models.manage", "Gestionar modelos"),
-    ("inferences.read", "Ver inferencias"),
-    ("inferences.write", "Registrar inferencias"),
-    ("notifications.manage", "Gestionar notificaciones propias"),
-    ("media.manage", "Subir y borrar imágenes"),
-    ("audit.read", "Consultar la bitácora de auditoría"),
-    ("services.read", "Ver servicios y su salud"),
-    ("services.manage", "Gestionar servicios"),
-    ("settings.manage", "Gestionar la configuración del sistema"),
-    ("catalogs.manage", "Gestionar catálogos"),
-    ("metrics.read", "Ver métricas"),
+    (Permission::TelemetryRead, "Ver signos vitales"),
+    (Permission::TelemetryWrite, "Enviar muestras de telemetría"),
+    (Permission::AlertsRead, "Ver alertas"),
+    (Permission::AlertsAck, "Reconocer alertas"),
+    (
+        Permission::AlertsManage,
+        "Asignar, resolver y cerrar alertas",
+    ),
+    (Permission::AlertRulesManage, "Gestionar reglas de alerta"),
+    (Permission::GroundTruthManage, "Etiquetar eventos reales"),
+    (Permission::ModelsManage, "Gestionar modelos"),
+    (Permission::InferencesRead, "Ver inferencias"),
+    (Permission::InferencesWrite, "Registrar inferencias"),
+    (
+        Permission::NotificationsManage,
+        "Gestionar notificaciones propias",
+    ),
+    (Permission::MediaManage, "Subir y borrar imágenes"),
+    (Permission::AuditRead, "Consultar la bitácora de auditoría"),
+    (Permission::ServicesRead, "Ver servicios y su salud"),
+    (Permission::ServicesManage, "Gestionar servicios"),
+    (
+        Permission::SettingsManage,
+        "Gestionar la configuración del sistema",
+    ),
+    (Permission::CatalogsManage, "Gestionar catálogos"),
+    (Permission::MetricsRead, "Ver métricas"),
 ];
 
-/// Permissions of each global role; `*` grants every permission.
-pub const ROLE_PERMISSIONS: &[(&str, &[&str])] = &[
-    ("superadmin", &["*"]),
+/// Permissions of each global role (a superadmin holds every permission).
+pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
+    (Role::Superadmin, Permission::ALL),
     (
-        "ops",
-        &["services.read", "audit.read", "metrics.read", "orgs.read"],
-    ),
-    (
-        "clinician",
+        Role::Ops,
         &[
-            "patients.read",
-            "patients.manage",
-            "devices.read",
-            "telemetry.read",
-            "alerts.read",
-            "alerts.ack",
-            "alerts.manage",
-            "ground_truth.manage",
-            "inferences.read",
-            "notifications.manage",
-            "media.manage",
+            Permission::ServicesRead,
+            Permission::AuditRead,
+            Permission::MetricsRead,
+            Permission::OrgsRead,
         ],
     ),
     (
-        "caregiver",
+        Role::Clinician,
         &[
-            "patients.read",
-            "telemetry.read",
-            "alerts.read",
-            "alerts.ack",
-            "notifications.manage",
+            Permission::PatientsRead,
+            Permission::PatientsManage,
+            Permission::DevicesRead,
+            Permission::TelemetryRead,
+            Permission::AlertsRead,
+            Permission::AlertsAck,
+            Permission::AlertsManage,
+            Permission::GroundTruthManage,
+            Permission::InferencesRead,
+            Permission::NotificationsManage,
+            Permission::MediaManage,
+        ],
+    ),
+    (
+        Role::Caregiver,
+        &[
+            Permission::PatientsRead,
+            Permission::TelemetryRead,
+            Permission::AlertsRead,
+            Permission::AlertsAck,
+            Permission::NotificationsManage,
         ],
     ),
 ];
 
 /// Permissions of each organization role, inside that organization.
-pub const ORG_ROLE_PERMISSIONS: &[(&str, &[&str])] = &[
+pub const ORG_ROLE_PERMISSIONS: &[(OrgRole, &[Permission])] = &[
     (
-        "org_admin",
+        OrgRole::OrgAdmin,
         &[
-            "orgs.read",
-            "members.manage",
-            "care_teams.manage",
-            "users.read",
-            "patients.read",
-            "patients.manage",
-            "devices.read",
-            "devices.manage",
-            "telemetry.read",
-            "alerts.read",
-            "alerts.ack",
-            "alerts.manage",
-            "alert_rules.manage",
-            "ground_truth.manage",
-            "inferences.read",
-            "media.manage",
-            "audit.read",
+            Permission::OrgsRead,
+            Permission::MembersManage,
+            Permission::CareTeamsManage,
+            Permission::UsersRead,
+            Permission::PatientsRead,
+            Permission::PatientsManage,
+            Permission::DevicesRead,
+            Permission::DevicesManage,
+            Permission::TelemetryRead,
+            Permission::AlertsRead,
+            Permission::AlertsAck,
+            Permission::AlertsManage,
+            Permission::AlertRulesManage,
+            Permission::GroundTruthManage,
+            Permission::InferencesRead,
+            Permission::MediaManage,
+            Permission::AuditRead,
         ],
     ),
     (
-        "org_user",
+        OrgRole::OrgUser,
         &[
-            "orgs.read",
-            "patients.read",
-            "patients.manage",
-            "devices.read",
-            "telemetry.read",
-            "alerts.read",
-            "alerts.ack",
-            "alerts.manage",
-            "ground_truth.manage",
-            "inferences.read",
-            "media.manage",
+            Permission::OrgsRead,
+            Permission::PatientsRead,
+            Permission::PatientsManage,
+            Permission::DevicesRead,
+            Permission::TelemetryRead,
+            Permission::AlertsRead,
+            Permission::AlertsAck,
+            Permission::AlertsManage,
+            Permission::GroundTruthManage,
+            Permission::InferencesRead,
+            Permission::MediaManage,
         ],
     ),
     (
-        "viewer",
+        OrgRole::Viewer,
         &[
-            "orgs.read",
-            "patients.read",
-            "devices.read",
-            "telemetry.read",
-            "alerts.read",
-            "inferences.read",
+            Permission::OrgsRead,
+            Permission::PatientsRead,
+            Permission::DevicesRead,
+            Permission::TelemetryRead,
+            Permission::AlertsRead,
+            Permission::InferencesRead,
         ],
     ),
 ];
@@ -328,12 +391,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn role_permissions_name_existing_permissions() {
-        let known: Vec<&str> = PERMISSIONS.iter().map(|p| p.0).collect();
-        for (_, perms) in ROLE_PERMISSIONS.iter().chain(ORG_ROLE_PERMISSIONS) {
-            for p in *perms {
-                assert!(*p == "*" || known.contains(p), "unknown permission {p}");
-            }
+    fn every_permission_has_a_label_and_every_role_its_permissions() {
+        for p in Permission::ALL {
+            assert_eq!(PERMISSIONS.iter().filter(|(x, _)| x == p).count(), 1, "{p}");
+        }
+        for r in Role::ALL {
+            assert!(ROLE_PERMISSIONS.iter().any(|(x, _)| x == r), "{r}");
+        }
+        for r in OrgRole::ALL {
+            assert!(ORG_ROLE_PERMISSIONS.iter().any(|(x, _)| x == r), "{r}");
         }
     }
 

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use hg_platform::Platform;
+use hg_platform::audit::Action;
 use hg_platform::auth::PrincipalKind;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
@@ -16,6 +17,7 @@ use serde_json::json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::catalog::Permission;
 use crate::identity::{opaque_token, token_digest};
 use crate::records::{Caller, RecordError, catalog_code, optional_text};
 
@@ -256,14 +258,11 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "DEVICE_CREATE",
-            "device",
-            Some(d.id),
-            Some(d.org_id),
-            json!({"serial": serial, "owner_patient_id": new.owner_patient_id}),
-        )
+        .audit(Action::DeviceCreate)
+        .entity("device", d.id)
+        .org(d.org_id)
+        .details(json!({"serial": serial, "owner_patient_id": new.owner_patient_id}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(d)
@@ -323,14 +322,11 @@ pub async fn update(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "DEVICE_UPDATE",
-            "device",
-            Some(id),
-            Some(d.org_id),
-            json!({"owner_before": current.owner_patient_id, "owner_after": d.owner_patient_id, "active": d.active, "device_type": d.device_type}),
-        )
+        .audit(Action::DeviceUpdate)
+            .entity("device", id)
+            .org(d.org_id)
+            .details(json!({"owner_before": current.owner_patient_id, "owner_after": d.owner_patient_id, "active": d.active, "device_type": d.device_type}))
+            .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(d)
@@ -349,14 +345,11 @@ pub async fn archive(platform: &Platform, caller: &Caller, id: Uuid) -> Result<(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "DEVICE_ARCHIVE",
-            "device",
-            Some(id),
-            Some(d.org_id),
-            json!({"serial": d.serial}),
-        )
+        .audit(Action::DeviceArchive)
+        .entity("device", id)
+        .org(d.org_id)
+        .details(json!({"serial": d.serial}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())
@@ -394,14 +387,11 @@ pub async fn rotate_credential(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "DEVICE_CREDENTIAL_ROTATE",
-            "device",
-            Some(id),
-            Some(d.org_id),
-            json!({"had_credential": d.has_credential}),
-        )
+        .audit(Action::DeviceCredentialRotate)
+        .entity("device", id)
+        .org(d.org_id)
+        .details(json!({"had_credential": d.has_credential}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(Credential {
@@ -528,7 +518,7 @@ async fn may_manage_streams(
         return Ok(());
     }
     if caller.principal.kind() == PrincipalKind::User
-        && caller.can("patients.manage", Some(org))
+        && caller.can(Permission::PatientsManage, Some(org))
         && caller.scope.team_orgs.contains(&org)
     {
         let in_team: bool = sqlx::query_scalar(
@@ -603,14 +593,11 @@ pub async fn open_stream(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "STREAM_OPEN",
-            "signal_stream",
-            Some(s.id),
-            Some(d.org_id),
-            json!({"device_id": device, "patient_id": patient, "signal_type": signal}),
-        )
+        .audit(Action::StreamOpen)
+        .entity("signal_stream", s.id)
+        .org(d.org_id)
+        .details(json!({"device_id": device, "patient_id": patient, "signal_type": signal}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(s)
@@ -653,14 +640,11 @@ pub async fn close_stream(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "STREAM_CLOSE",
-            "signal_stream",
-            Some(id),
-            Some(s.org_id),
-            json!({"ended_at": end}),
-        )
+        .audit(Action::StreamClose)
+        .entity("signal_stream", id)
+        .org(s.org_id)
+        .details(json!({"ended_at": end}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(s)
@@ -801,14 +785,11 @@ pub async fn add_binding(
         .await?;
     }
     caller
-        .audit(
-            &mut tx,
-            "BINDING_CREATE",
-            "timeseries_binding",
-            Some(id),
-            Some(s.org_id),
-            json!({"stream_id": stream_id, "bucket": bucket, "measurement": measurement}),
-        )
+        .audit(Action::BindingCreate)
+        .entity("timeseries_binding", id)
+        .org(s.org_id)
+        .details(json!({"stream_id": stream_id, "bucket": bucket, "measurement": measurement}))
+        .record(&mut tx)
         .await?;
     let b = binding(&mut tx, stream_id, id).await?;
     tx.commit().await?;
@@ -841,14 +822,11 @@ pub async fn set_tag(
     .execute(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "BINDING_TAG_SET",
-            "timeseries_binding",
-            Some(id),
-            Some(s.org_id),
-            json!({"key": key}),
-        )
+        .audit(Action::BindingTagSet)
+        .entity("timeseries_binding", id)
+        .org(s.org_id)
+        .details(json!({"key": key}))
+        .record(&mut tx)
         .await?;
     let b = binding(&mut tx, stream_id, id).await?;
     tx.commit().await?;
@@ -877,14 +855,11 @@ pub async fn remove_tag(
         return Err(RecordError::NotFound("HG-TAG-NOT-FOUND", "no such tag"));
     }
     caller
-        .audit(
-            &mut tx,
-            "BINDING_TAG_REMOVE",
-            "timeseries_binding",
-            Some(id),
-            Some(s.org_id),
-            json!({"key": key}),
-        )
+        .audit(Action::BindingTagRemove)
+        .entity("timeseries_binding", id)
+        .org(s.org_id)
+        .details(json!({"key": key}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())
@@ -905,14 +880,11 @@ pub async fn delete_binding(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "BINDING_DELETE",
-            "timeseries_binding",
-            Some(id),
-            Some(s.org_id),
-            json!({"stream_id": stream_id}),
-        )
+        .audit(Action::BindingDelete)
+        .entity("timeseries_binding", id)
+        .org(s.org_id)
+        .details(json!({"stream_id": stream_id}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())

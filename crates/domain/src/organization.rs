@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use hg_platform::Platform;
+use hg_platform::audit::Action;
 use hg_platform::auth;
+use hg_platform::auth::OrgRole;
 use hg_platform::events::{NewEvent, enqueue};
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
@@ -12,13 +14,14 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::catalog::Permission;
 use crate::identity::normalize_email;
 use crate::records::{Caller, RecordError, optional_text, required_text};
 
 const NOT_FOUND: RecordError = RecordError::NotFound("HG-ORG-NOT-FOUND", "no such organization");
 
 /// Org roles (catalog `org_roles`).
-pub const ORG_ROLES: &[&str] = &["org_admin", "org_user", "viewer"];
+pub const ORG_ROLES: &[&str] = OrgRole::CODES;
 
 /// An organization as the API shows it.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -184,7 +187,7 @@ pub async fn create(
     caller: &Caller,
     new: NewOrganization<'_>,
 ) -> Result<Organization, RecordError> {
-    caller.require("orgs.manage", None)?;
+    caller.require(Permission::OrgsManage, None)?;
     let code = check_code(new.code)?;
     let name = check_name(new.name)?;
     let mut tx = platform.db.begin().await?;
@@ -197,14 +200,11 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "ORG_CREATE",
-            "organization",
-            Some(org.id),
-            Some(org.id),
-            json!({"code": code, "name": name}),
-        )
+        .audit(Action::OrgCreate)
+        .entity("organization", org.id)
+        .org(org.id)
+        .details(json!({"code": code, "name": name}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(org)
@@ -257,14 +257,11 @@ pub async fn update(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "ORG_UPDATE",
-            "organization",
-            Some(id),
-            Some(id),
-            json!({"name": name, "allow_patient_registration": patch.allow_patient_registration, "logo_url": logo}),
-        )
+        .audit(Action::OrgUpdate)
+            .entity("organization", id)
+            .org(id)
+            .details(json!({"name": name, "allow_patient_registration": patch.allow_patient_registration, "logo_url": logo}))
+            .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(org)
@@ -274,21 +271,17 @@ pub async fn update(
 pub async fn archive(platform: &Platform, caller: &Caller, id: Uuid) -> Result<(), RecordError> {
     let mut tx = platform.db.begin().await?;
     let current = get(&mut tx, caller, id).await?;
-    caller.require("orgs.manage", None)?;
+    caller.require(Permission::OrgsManage, None)?;
     if current.archived_at.is_none() {
         sqlx::query("update organizations set archived_at = now() where id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         caller
-            .audit(
-                &mut tx,
-                "ORG_ARCHIVE",
-                "organization",
-                Some(id),
-                Some(id),
-                json!({}),
-            )
+            .audit(Action::OrgArchive)
+            .entity("organization", id)
+            .org(id)
+            .record(&mut tx)
             .await?;
     }
     tx.commit().await?;
@@ -313,7 +306,7 @@ pub async fn stats(
     id: Uuid,
 ) -> Result<Stats, RecordError> {
     get(conn, caller, id).await?;
-    caller.require("orgs.read", Some(id))?;
+    caller.require(Permission::OrgsRead, Some(id))?;
     Ok(sqlx::query_as(
         "select (select count(*) from user_org_membership where org_id = $1) as members,
                 (select count(*) from patients where org_id = $1 and archived_at is null) as patients,
@@ -363,7 +356,7 @@ pub async fn members(
     page: &PageRequest,
 ) -> Result<Page<Member>, RecordError> {
     get(conn, caller, org).await?;
-    caller.require("orgs.read", Some(org))?;
+    caller.require(Permission::OrgsRead, Some(org))?;
     let base = |select: &str| {
         let mut qb = QueryBuilder::new(format!(
             "select {select} from user_org_membership m join users u on u.id = m.user_id where m.org_id = "
@@ -507,8 +500,8 @@ pub async fn set_member_role(
         .execute(&mut *tx)
         .await?;
     let current = member(&mut tx, org, user).await?;
-    if current.org_role == "org_admin"
-        && role != "org_admin"
+    if current.org_role == OrgRole::OrgAdmin.code()
+        && role != OrgRole::OrgAdmin.code()
         && other_admins(&mut tx, org, user).await? == 0
     {
         return Err(last_admin());
@@ -520,14 +513,11 @@ pub async fn set_member_role(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "MEMBER_ROLE_CHANGE",
-            "user",
-            Some(user),
-            Some(org),
-            json!({"from": current.org_role, "to": role}),
-        )
+        .audit(Action::MemberRoleChange)
+        .entity("user", user)
+        .org(org)
+        .details(json!({"from": current.org_role, "to": role}))
+        .record(&mut tx)
         .await?;
     let m = member(&mut tx, org, user).await?;
     tx.commit().await?;
@@ -550,7 +540,8 @@ pub async fn remove_member(
         .execute(&mut *tx)
         .await?;
     let current = member(&mut tx, org, user).await?;
-    if current.org_role == "org_admin" && other_admins(&mut tx, org, user).await? == 0 {
+    if current.org_role == OrgRole::OrgAdmin.code() && other_admins(&mut tx, org, user).await? == 0
+    {
         return Err(last_admin());
     }
     sqlx::query("delete from care_team_member where org_id = $1 and user_id = $2")
@@ -564,14 +555,11 @@ pub async fn remove_member(
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "MEMBER_REMOVE",
-            "user",
-            Some(user),
-            Some(org),
-            json!({"org_role": current.org_role}),
-        )
+        .audit(Action::MemberRemove)
+        .entity("user", user)
+        .org(org)
+        .details(json!({"org_role": current.org_role}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     revoke(platform, user).await
@@ -681,14 +669,11 @@ pub async fn invite(
     )
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "INVITATION_CREATE",
-            "invitation",
-            Some(invitation.id),
-            Some(org),
-            json!({"email": email, "org_role": role, "ttl_hours": ttl}),
-        )
+        .audit(Action::InvitationCreate)
+        .entity("invitation", invitation.id)
+        .org(org)
+        .details(json!({"email": email, "org_role": role, "ttl_hours": ttl}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(invitation)
@@ -776,14 +761,11 @@ pub async fn revoke_invitation(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "INVITATION_REVOKE",
-            "invitation",
-            Some(id),
-            Some(org),
-            json!({"email": current.email}),
-        )
+        .audit(Action::InvitationRevoke)
+        .entity("invitation", id)
+        .org(org)
+        .details(json!({"email": current.email}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(updated)

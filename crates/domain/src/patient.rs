@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hg_platform::Platform;
+use hg_platform::audit::Action;
 use hg_platform::auth::PrincipalKind;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
@@ -18,6 +19,7 @@ use serde_json::json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::catalog::Permission;
 use crate::identity::normalize_email;
 use crate::records::{Caller, RecordError, catalog_code, optional_text, required_text};
 
@@ -160,14 +162,11 @@ pub async fn list(
     });
     let ids: Vec<Uuid> = out.items.iter().map(|p| p.id).collect();
     caller
-        .audit(
-            conn,
-            "PATIENT_LIST",
-            "patient",
-            None,
-            f.org,
-            json!({"count": ids.len(), "patient_ids": ids}),
-        )
+        .audit(Action::PatientList)
+        .entity_kind("patient")
+        .org(f.org)
+        .details(json!({"count": ids.len(), "patient_ids": ids}))
+        .record(conn)
         .await?;
     Ok(out)
 }
@@ -221,15 +220,13 @@ async fn read_audit(
     what: &str,
 ) -> Result<(), RecordError> {
     caller
-        .audit(
-            conn,
-            "PATIENT_READ",
-            "patient",
-            Some(p.id),
-            Some(p.org_id),
-            json!({"what": what}),
-        )
-        .await
+        .audit(Action::PatientRead)
+        .entity("patient", p.id)
+        .org(p.org_id)
+        .details(json!({"what": what}))
+        .record(conn)
+        .await?;
+    Ok(())
 }
 
 /// Whether the caller is in one of the patient's care teams.
@@ -254,7 +251,7 @@ async fn writable(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
-    permission: &str,
+    permission: Permission,
 ) -> Result<Patient, RecordError> {
     let p = visible(conn, caller, id).await?;
     if caller.administers(p.org_id) {
@@ -390,14 +387,11 @@ pub async fn create(
         }
     }
     caller
-        .audit(
-            &mut tx,
-            "PATIENT_CREATE",
-            "patient",
-            Some(p.id),
-            Some(p.org_id),
-            json!({"care_team_ids": new.care_team_ids}),
-        )
+        .audit(Action::PatientCreate)
+        .entity("patient", p.id)
+        .org(p.org_id)
+        .details(json!({"care_team_ids": new.care_team_ids}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(p)
@@ -421,7 +415,7 @@ pub async fn update(
     patch: PatientPatch<'_>,
 ) -> Result<Patient, RecordError> {
     let mut tx = platform.db.begin().await?;
-    let current = writable(&mut tx, caller, id, "patients.manage").await?;
+    let current = writable(&mut tx, caller, id, Permission::PatientsManage).await?;
     if current.archived_at.is_some() {
         return Err(RecordError::Unprocessable {
             id: "HG-PATIENT-ARCHIVED",
@@ -480,14 +474,11 @@ pub async fn update(
         }
     }
     caller
-        .audit(
-            &mut tx,
-            "PATIENT_UPDATE",
-            "patient",
-            Some(id),
-            Some(p.org_id),
-            json!({"changed": changed, "risk_before": current.risk_level}),
-        )
+        .audit(Action::PatientUpdate)
+        .entity("patient", id)
+        .org(p.org_id)
+        .details(json!({"changed": changed, "risk_before": current.risk_level}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(p)
@@ -512,14 +503,10 @@ pub async fn archive(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "PATIENT_ARCHIVE",
-            "patient",
-            Some(id),
-            Some(p.org_id),
-            json!({}),
-        )
+        .audit(Action::PatientArchive)
+        .entity("patient", id)
+        .org(p.org_id)
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(p)
@@ -577,14 +564,11 @@ pub async fn link_team(
         ));
     }
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_PATIENT_ADD",
-            "patient",
-            Some(id),
-            Some(p.org_id),
-            json!({"team_id": team}),
-        )
+        .audit(Action::CareTeamPatientAdd)
+        .entity("patient", id)
+        .org(p.org_id)
+        .details(json!({"team_id": team}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())
@@ -613,14 +597,11 @@ pub async fn unlink_team(
         ));
     }
     caller
-        .audit(
-            &mut tx,
-            "CARE_TEAM_PATIENT_REMOVE",
-            "patient",
-            Some(id),
-            Some(p.org_id),
-            json!({"team_id": team}),
-        )
+        .audit(Action::CareTeamPatientRemove)
+        .entity("patient", id)
+        .org(p.org_id)
+        .details(json!({"team_id": team}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())
@@ -731,7 +712,11 @@ pub async fn add_caregiver(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(&mut tx, "CAREGIVER_LINK", "patient", Some(id), Some(p.org_id), json!({"user_id": new.user_id, "relationship": relationship, "is_primary": new.is_primary}))
+        .audit(Action::CaregiverLink)
+            .entity("patient", id)
+            .org(p.org_id)
+            .details(json!({"user_id": new.user_id, "relationship": relationship, "is_primary": new.is_primary}))
+            .record(&mut tx)
         .await?;
     let c = caregiver(&mut tx, id, link).await?;
     tx.commit().await?;
@@ -786,14 +771,13 @@ pub async fn update_caregiver(
     .execute(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "CAREGIVER_UPDATE",
-            "patient",
-            Some(id),
-            Some(p.org_id),
+        .audit(Action::CaregiverUpdate)
+        .entity("patient", id)
+        .org(p.org_id)
+        .details(
             json!({"link_id": link, "relationship": relationship, "is_primary": patch.is_primary}),
         )
+        .record(&mut tx)
         .await?;
     let c = caregiver(&mut tx, id, link).await?;
     tx.commit().await?;
@@ -816,14 +800,11 @@ pub async fn end_caregiver(
             .execute(&mut *tx)
             .await?;
         caller
-            .audit(
-                &mut tx,
-                "CAREGIVER_UNLINK",
-                "patient",
-                Some(id),
-                Some(p.org_id),
-                json!({"user_id": current.user_id}),
-            )
+            .audit(Action::CaregiverUnlink)
+            .entity("patient", id)
+            .org(p.org_id)
+            .details(json!({"user_id": current.user_id}))
+            .record(&mut tx)
             .await?;
     }
     tx.commit().await?;
@@ -898,7 +879,7 @@ pub async fn add_location(
         }
         p
     } else {
-        writable(&mut tx, caller, id, "patients.manage").await?
+        writable(&mut tx, caller, id, Permission::PatientsManage).await?
     };
     let loc: Location = sqlx::query_as(
         "insert into patient_locations (org_id, patient_id, ts, latitude, longitude, accuracy_m, source)
@@ -914,14 +895,11 @@ pub async fn add_location(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "LOCATION_CREATE",
-            "patient",
-            Some(id),
-            Some(p.org_id),
-            json!({"location_id": loc.id}),
-        )
+        .audit(Action::LocationCreate)
+        .entity("patient", id)
+        .org(p.org_id)
+        .details(json!({"location_id": loc.id}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(loc)
@@ -1134,7 +1112,7 @@ pub async fn add_label(
     input: LabelInput<'_>,
 ) -> Result<Label, RecordError> {
     let mut tx = platform.db.begin().await?;
-    let p = writable(&mut tx, caller, id, "ground_truth.manage").await?;
+    let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     let (event, source, note) = check_label(&mut tx, &input).await?;
     let l: Label = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into ground_truth_labels as g (org_id, patient_id, event_type, onset, offset_at, annotated_by, source, note)
@@ -1151,14 +1129,11 @@ pub async fn add_label(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "GROUND_TRUTH_CREATE",
-            "ground_truth_label",
-            Some(l.id),
-            Some(p.org_id),
-            json!({"patient_id": id, "event_type": event}),
-        )
+        .audit(Action::GroundTruthCreate)
+        .entity("ground_truth_label", l.id)
+        .org(p.org_id)
+        .details(json!({"patient_id": id, "event_type": event}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(l)
@@ -1173,7 +1148,7 @@ pub async fn update_label(
     input: LabelInput<'_>,
 ) -> Result<Label, RecordError> {
     let mut tx = platform.db.begin().await?;
-    let p = writable(&mut tx, caller, id, "ground_truth.manage").await?;
+    let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     label(&mut tx, id, label_id).await?;
     let (event, source, note) = check_label(&mut tx, &input).await?;
     let l: Label = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -1189,14 +1164,11 @@ pub async fn update_label(
     .fetch_one(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "GROUND_TRUTH_UPDATE",
-            "ground_truth_label",
-            Some(label_id),
-            Some(p.org_id),
-            json!({"patient_id": id, "event_type": event}),
-        )
+        .audit(Action::GroundTruthUpdate)
+        .entity("ground_truth_label", label_id)
+        .org(p.org_id)
+        .details(json!({"patient_id": id, "event_type": event}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(l)
@@ -1210,21 +1182,18 @@ pub async fn delete_label(
     label_id: Uuid,
 ) -> Result<(), RecordError> {
     let mut tx = platform.db.begin().await?;
-    let p = writable(&mut tx, caller, id, "ground_truth.manage").await?;
+    let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     let l = label(&mut tx, id, label_id).await?;
     sqlx::query("delete from ground_truth_labels where id = $1")
         .bind(label_id)
         .execute(&mut *tx)
         .await?;
     caller
-        .audit(
-            &mut tx,
-            "GROUND_TRUTH_DELETE",
-            "ground_truth_label",
-            Some(label_id),
-            Some(p.org_id),
-            json!({"patient_id": id, "event_type": l.event_type, "onset": l.onset}),
-        )
+        .audit(Action::GroundTruthDelete)
+        .entity("ground_truth_label", label_id)
+        .org(p.org_id)
+        .details(json!({"patient_id": id, "event_type": l.event_type, "onset": l.onset}))
+        .record(&mut tx)
         .await?;
     tx.commit().await?;
     Ok(())

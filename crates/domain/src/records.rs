@@ -2,15 +2,15 @@
 //! (principal, scope, permissions, request metadata), one error type with its envelope mapping —
 //! named constraints become 409/422 naming the field — and audit entries.
 
-use hg_platform::audit::{self, ActorType, AuditEntry};
-use hg_platform::auth::{Principal, PrincipalKind};
+use hg_platform::audit::{Action, ActorType, AuditEntry};
+use hg_platform::auth::{OrgRole, Principal, PrincipalKind};
 use hg_platform::db::DbError;
 use hg_platform::problem::{IntoProblem, Problem};
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::access::{self, Granted, Scope};
+use crate::catalog::Permission;
 use crate::identity::RequestMeta;
 
 /// The authenticated caller of a records endpoint.
@@ -34,7 +34,7 @@ impl Caller {
     }
 
     /// Whether the caller holds `permission` in `org` (or globally).
-    pub fn can(&self, permission: &str, org: Option<Uuid>) -> bool {
+    pub fn can(&self, permission: Permission, org: Option<Uuid>) -> bool {
         self.granted.allows(permission, org)
     }
 
@@ -47,11 +47,11 @@ impl Caller {
                     .claims
                     .orgs
                     .get(&org)
-                    .is_some_and(|r| r == "org_admin"))
+                    .is_some_and(|r| r == OrgRole::OrgAdmin.code()))
     }
 
     /// `Forbidden` unless `permission` is held in `org`.
-    pub fn require(&self, permission: &str, org: Option<Uuid>) -> Result<(), RecordError> {
+    pub fn require(&self, permission: Permission, org: Option<Uuid>) -> Result<(), RecordError> {
         if self.can(permission, org) {
             Ok(())
         } else {
@@ -69,31 +69,13 @@ impl Caller {
         }
     }
 
-    /// Writes an audit entry for what the caller did, in the caller's transaction.
-    pub async fn audit(
-        &self,
-        conn: &mut PgConnection,
-        action: &str,
-        entity: &str,
-        entity_id: Option<Uuid>,
-        org: Option<Uuid>,
-        details: Value,
-    ) -> Result<(), RecordError> {
-        audit::record(
-            conn,
-            AuditEntry {
-                actor_id: Some(self.id()),
-                ip: self.meta.ip,
-                request_id: self.meta.request_id.clone(),
-                entity: Some(entity.to_owned()),
-                entity_id: entity_id.map(|i| i.to_string()),
-                org_id: org,
-                details,
-                ..AuditEntry::new(self.actor_type(), action)
-            },
-        )
-        .await?;
-        Ok(())
+    /// An audit entry for what the caller did, with the caller as actor and the request's origin;
+    /// finish it with the builder (`.entity(…).org(…).details(…)`) and `.record(&mut tx)` in the
+    /// change's transaction.
+    pub fn audit(&self, action: Action) -> AuditEntry {
+        AuditEntry::new(self.actor_type(), action)
+            .actor(self.id(), None)
+            .request(&self.meta)
     }
 }
 

@@ -6,6 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use hg_platform::Platform;
+use hg_platform::audit::Action;
+use hg_platform::auth::{OrgRole, Role};
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::json;
@@ -22,7 +24,7 @@ const NOT_FOUND: RecordError = RecordError::NotFound("HG-USER-NOT-FOUND", "no su
 /// Account statuses (catalog `user_statuses`).
 pub const STATUSES: &[&str] = &["active", "pending", "blocked"];
 /// Global roles.
-pub const ROLES: &[&str] = &["superadmin", "ops", "clinician", "caregiver"];
+pub const ROLES: &[&str] = Role::CODES;
 /// Supported interface languages.
 pub const LOCALES: &[&str] = &["es-MX", "en"];
 
@@ -93,7 +95,7 @@ fn administered(caller: &Caller) -> Option<Vec<Uuid>> {
             .claims
             .orgs
             .iter()
-            .filter(|(_, r)| *r == "org_admin")
+            .filter(|(_, r)| *r == OrgRole::OrgAdmin.code())
             .map(|(o, _)| *o)
             .collect(),
     )
@@ -325,14 +327,10 @@ pub async fn update_profile(
     .execute(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "USER_UPDATE",
-            "user",
-            Some(id),
-            None,
-            json!({"name": name, "locale": locale, "profile_photo_url": photo}),
-        )
+        .audit(Action::UserUpdate)
+        .entity("user", id)
+        .details(json!({"name": name, "locale": locale, "profile_photo_url": photo}))
+        .record(&mut tx)
         .await?;
     let user = get(&mut tx, caller, id).await?;
     tx.commit().await?;
@@ -394,7 +392,11 @@ pub async fn set_status(
     require_superadmin(caller)?;
     lock_superadmins(&mut tx).await?;
     if status != "active"
-        && current.roles.iter().flatten().any(|r| r == "superadmin")
+        && current
+            .roles
+            .iter()
+            .flatten()
+            .any(|r| r == Role::Superadmin.code())
         && other_active_superadmins(&mut tx, id).await? == 0
     {
         return Err(last_superadmin());
@@ -410,14 +412,10 @@ pub async fn set_status(
             .map_err(|_| RecordError::Unavailable)?;
     }
     caller
-        .audit(
-            &mut tx,
-            "USER_STATUS_CHANGE",
-            "user",
-            Some(id),
-            None,
-            json!({"from": current.status, "to": status}),
-        )
+        .audit(Action::UserStatusChange)
+        .entity("user", id)
+        .details(json!({"from": current.status, "to": status}))
+        .record(&mut tx)
         .await?;
     let user = get(&mut tx, caller, id).await?;
     tx.commit().await?;
@@ -450,8 +448,12 @@ pub async fn set_roles(
     let current = full(&mut tx, caller, id).await?;
     require_superadmin(caller)?;
     lock_superadmins(&mut tx).await?;
-    if current.roles.iter().flatten().any(|r| r == "superadmin")
-        && !wanted.contains(&"superadmin")
+    if current
+        .roles
+        .iter()
+        .flatten()
+        .any(|r| r == Role::Superadmin.code())
+        && !wanted.contains(&Role::Superadmin.code())
         && other_active_superadmins(&mut tx, id).await? == 0
     {
         return Err(last_superadmin());
@@ -469,14 +471,10 @@ pub async fn set_roles(
     .execute(&mut *tx)
     .await?;
     caller
-        .audit(
-            &mut tx,
-            "ROLE_CHANGE",
-            "user",
-            Some(id),
-            None,
-            json!({"from": current.roles, "to": wanted}),
-        )
+        .audit(Action::RoleChange)
+        .entity("user", id)
+        .details(json!({"from": current.roles, "to": wanted}))
+        .record(&mut tx)
         .await?;
     let user = get(&mut tx, caller, id).await?;
     tx.commit().await?;

@@ -27,6 +27,32 @@ use crate::cache::Cache;
 use crate::config::JwtConfig;
 use crate::problem::{IntoProblem, Problem};
 
+crate::code_enum! {
+    /// Global roles (spec/02 "Identity and access").
+    pub enum Role {
+        /// Runs the whole installation; passes every check.
+        Superadmin => "superadmin",
+        /// Operations: services, health, audit and metrics; no patient data.
+        Ops => "ops",
+        /// Clinical staff: the patients of their care teams.
+        Clinician => "clinician",
+        /// Caregiver: actively linked patients.
+        Caregiver => "caregiver",
+    }
+}
+
+crate::code_enum! {
+    /// Roles inside one organization (catalog `org_roles`).
+    pub enum OrgRole {
+        /// Manages the organization, its members and its records.
+        OrgAdmin => "org_admin",
+        /// Works with the organization's records within their care teams.
+        OrgUser => "org_user",
+        /// Reads the organization's records.
+        Viewer => "viewer",
+    }
+}
+
 /// Most organizations a token lists; principals in more are looked up in the database.
 pub const MAX_ORGS_IN_TOKEN: usize = 50;
 
@@ -441,13 +467,18 @@ impl Principal {
     }
 
     /// Whether it holds global role `role`.
-    pub fn has_role(&self, role: &str) -> bool {
-        self.claims.roles.iter().any(|r| r == role)
+    pub fn has_role(&self, role: Role) -> bool {
+        self.claims.roles.iter().any(|r| r == role.code())
+    }
+
+    /// Its role in `org`, if it is a member.
+    pub fn org_role(&self, org: Uuid) -> Option<OrgRole> {
+        self.claims.orgs.get(&org).and_then(|r| OrgRole::parse(r))
     }
 
     /// Whether it is a superadmin.
     pub fn is_superadmin(&self) -> bool {
-        self.claims.typ == PrincipalKind::User && self.has_role("superadmin")
+        self.claims.typ == PrincipalKind::User && self.has_role(Role::Superadmin)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod certs;
+pub mod codes;
 pub mod component;
 pub mod config;
 pub mod context;

@@ -24,7 +24,7 @@ use hg_http::middleware::finish;
 use hg_http::negotiate::negotiate;
 use hg_http::rate_limit::{Decision, Limiter};
 use hg_http::server::{ConnService, MakeConnService};
-use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::audit::{self, Action, ActorType, AuditEntry, RequestMeta};
 use hg_platform::{Component, Platform};
 use http::{HeaderName, Method, StatusCode};
 use ipnet::IpNet;
@@ -395,25 +395,24 @@ impl Gateway {
             .await
             .unwrap_or(1);
         let abusive = count > self.abuse_threshold;
-        let entry = AuditEntry {
-            actor_label: Some("gateway".to_owned()),
-            ip: Some(client),
-            request_id,
-            details: serde_json::json!({
+        let action = if abusive {
+            Action::ApiKeyAbuse
+        } else {
+            Action::ApiKeyRejected
+        };
+        let entry = AuditEntry::new(ActorType::ApiClient, action)
+            .actor(None, Some("gateway".to_owned()))
+            .request(&RequestMeta {
+                ip: Some(client),
+                request_id,
+                client: None,
+            })
+            .details(serde_json::json!({
                 "reason": reason.label(),
                 "method": method.as_str(),
                 "path": path,
                 "rejections_last_minute": count,
-            }),
-            ..AuditEntry::new(
-                ActorType::ApiClient,
-                if abusive {
-                    "API_KEY_ABUSE"
-                } else {
-                    "API_KEY_REJECTED"
-                },
-            )
-        };
+            }));
         // Record the entry that crosses the threshold; later rejections are answered by the block.
         if count <= self.abuse_threshold + 1 {
             self.record(entry).await;

@@ -3,11 +3,12 @@
 //! and per e-mail for addresses without one, by the same rule —
 //! blocked and pending accounts refused, TOTP for staff who enabled it, bcrypt hashes upgraded.
 
+use hg_platform::audit::Action;
 use std::time::Duration;
 
 use chrono::Utc;
 use hg_platform::Platform;
-use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::audit::{ActorType, AuditEntry};
 use serde_json::json;
 
 use super::accounts::{self, Account, AccountKind};
@@ -124,18 +125,12 @@ async fn sign_in(
         .await?;
         record_failure(&mut tx, kind, Some(&account), meta, "wrong_password").await?;
         if let Some(until) = locked {
-            audit::record(
-                &mut tx,
-                AuditEntry {
-                    actor_id: Some(account.id),
-                    actor_label: account.email.clone(),
-                    ip: meta.ip,
-                    request_id: meta.request_id.clone(),
-                    details: json!({"locked_until": until}),
-                    ..AuditEntry::new(actor(kind), "ACCOUNT_LOCKED")
-                },
-            )
-            .await?;
+            AuditEntry::new(actor(kind), Action::AccountLocked)
+                .actor(Some(account.id), account.email.clone())
+                .request(meta)
+                .details(json!({"locked_until": until}))
+                .record(&mut tx)
+                .await?;
         }
         tx.commit().await?;
         return Err(AuthError::InvalidCredentials);
@@ -191,21 +186,14 @@ async fn sign_in(
         AccountKind::Patient => Subject::Patient(account.id),
     };
     let session = sessions::open(&mut tx, platform, subject, amr, meta).await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(account.id),
-            actor_label: account.email.clone(),
-            org_id: account.org_id,
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            entity: Some("session".into()),
-            entity_id: session.claims.fid.map(|f| f.to_string()),
-            details: json!({"hash_upgraded": upgraded.is_some(), "mfa": account.totp_enabled}),
-            ..AuditEntry::new(actor(kind), "LOGIN_SUCCESS")
-        },
-    )
-    .await?;
+    AuditEntry::new(actor(kind), Action::LoginSuccess)
+        .actor(Some(account.id), account.email.clone())
+        .entity_maybe("session", session.claims.fid)
+        .org(account.org_id)
+        .request(meta)
+        .details(json!({"hash_upgraded": upgraded.is_some(), "mfa": account.totp_enabled}))
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(session)
 }
@@ -217,18 +205,12 @@ async fn record_failure(
     meta: &RequestMeta,
     reason: &str,
 ) -> Result<(), AuthError> {
-    audit::record(
-        conn,
-        AuditEntry {
-            actor_id: account.map(|a| a.id),
-            actor_label: account.and_then(|a| a.email.clone()),
-            org_id: account.and_then(|a| a.org_id),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            details: json!({"reason": reason}),
-            ..AuditEntry::new(actor(kind), "LOGIN_FAILED")
-        },
-    )
-    .await?;
+    AuditEntry::new(actor(kind), Action::LoginFailed)
+        .actor(account.map(|a| a.id), account.and_then(|a| a.email.clone()))
+        .org(account.and_then(|a| a.org_id))
+        .request(meta)
+        .details(json!({"reason": reason}))
+        .record(conn)
+        .await?;
     Ok(())
 }

@@ -9,7 +9,8 @@
 
 use chrono::{Duration, Utc};
 use hg_platform::Platform;
-use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::audit::Action;
+use hg_platform::audit::{ActorType, AuditEntry};
 use hg_platform::mail::{MailMessage, Mailer};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -243,17 +244,13 @@ async fn audit_sent(
     id: Option<Uuid>,
     org: Option<Uuid>,
 ) -> Result<(), AuthError> {
-    audit::record(
-        conn,
-        AuditEntry {
-            org_id: org,
-            entity: kind.map(|k| kind_code(k).to_owned()),
-            entity_id: id.map(|i| i.to_string()),
-            details: json!({"template": template}),
-            ..AuditEntry::new(ActorType::System, "ACCOUNT_EMAIL_SENT")
-        },
-    )
-    .await?;
+    let mut entry = AuditEntry::new(ActorType::System, Action::AccountEmailSent)
+        .org(org)
+        .details(json!({"template": template}));
+    if let Some(kind) = kind {
+        entry = entry.entity_maybe(kind_code(kind), id);
+    }
+    entry.record(conn).await?;
     Ok(())
 }
 

@@ -17,22 +17,11 @@ pub mod signup;
 pub mod throttle;
 pub mod totp;
 
-use std::net::IpAddr;
-
 use sha2::{Digest, Sha256};
 
 pub use errors::AuthError;
 
-/// Where a request came from, for audit entries and limits.
-#[derive(Clone, Debug, Default)]
-pub struct RequestMeta {
-    /// Client address.
-    pub ip: Option<IpAddr>,
-    /// Request id.
-    pub request_id: Option<String>,
-    /// `User-Agent`, shortened.
-    pub client: Option<String>,
-}
+pub use hg_platform::audit::RequestMeta;
 
 /// A new opaque secret (256 random bits, base64url) and the SHA-256 digest that is stored instead.
 pub fn opaque_token() -> (String, Vec<u8>) {

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use hg_platform::Platform;
-use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::audit::Action;
+use hg_platform::audit::{ActorType, AuditEntry};
 use hg_platform::auth;
 use hg_platform::events::{NewEvent, enqueue};
 use serde_json::json;
@@ -80,19 +81,13 @@ pub async fn change_password(
             cfg.lockout_minutes,
         )
         .await?;
-        audit::record(
-            &mut tx,
-            AuditEntry {
-                actor_id: Some(subject.id()),
-                actor_label: account.email.clone(),
-                org_id: account.org_id,
-                ip: meta.ip,
-                request_id: meta.request_id.clone(),
-                details: json!({"reason": "wrong_current_password"}),
-                ..AuditEntry::new(actor_type(subject), "PASSWORD_CHANGE_FAILED")
-            },
-        )
-        .await?;
+        AuditEntry::new(actor_type(subject), Action::PasswordChangeFailed)
+            .actor(Some(subject.id()), account.email.clone())
+            .org(account.org_id)
+            .request(meta)
+            .details(json!({"reason": "wrong_current_password"}))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         return Err(AuthError::invalid(
             "current_password",
@@ -106,18 +101,12 @@ pub async fn change_password(
         .map_err(|_| AuthError::NotConfigured("password hashing"))?;
     accounts::set_password(&mut tx, subject_kind(subject), subject.id(), &hash).await?;
     sessions::revoke_all(&mut tx, platform, subject, current_family, "password").await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(subject.id()),
-            actor_label: account.email.clone(),
-            org_id: account.org_id,
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            ..AuditEntry::new(actor_type(subject), "PASSWORD_CHANGE")
-        },
-    )
-    .await?;
+    AuditEntry::new(actor_type(subject), Action::PasswordChange)
+        .actor(Some(subject.id()), account.email.clone())
+        .org(account.org_id)
+        .request(meta)
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -147,21 +136,16 @@ pub async fn forgot_password(
         },
     )
     .await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_label: Some(email.to_owned()),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            ..AuditEntry::new(
-                match kind {
-                    AccountKind::Staff => ActorType::User,
-                    AccountKind::Patient => ActorType::Patient,
-                },
-                "PASSWORD_RESET_REQUESTED",
-            )
+    AuditEntry::new(
+        match kind {
+            AccountKind::Staff => ActorType::User,
+            AccountKind::Patient => ActorType::Patient,
         },
+        Action::PasswordResetRequested,
     )
+    .actor(None, Some(email.to_owned()))
+    .request(meta)
+    .record(&mut tx)
     .await?;
     tx.commit().await?;
     Ok(())
@@ -228,18 +212,12 @@ pub async fn reset_password(
     accounts::set_password(&mut tx, subject_kind(subject), subject.id(), &hash).await?;
     sessions::revoke_all(&mut tx, platform, subject, None, "password").await?;
     auth::revoke_all_before_now(platform.cache.as_ref(), subject.id()).await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(subject.id()),
-            actor_label: account.email.clone(),
-            org_id: account.org_id,
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            ..AuditEntry::new(actor_type(subject), "PASSWORD_RESET")
-        },
-    )
-    .await?;
+    AuditEntry::new(actor_type(subject), Action::PasswordReset)
+        .actor(Some(subject.id()), account.email.clone())
+        .org(account.org_id)
+        .request(meta)
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -276,16 +254,11 @@ pub async fn verify_email(
                 })?;
         }
     }
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(subject.id()),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            ..AuditEntry::new(actor_type(subject), "EMAIL_VERIFIED")
-        },
-    )
-    .await?;
+    AuditEntry::new(actor_type(subject), Action::EmailVerified)
+        .actor(Some(subject.id()), None)
+        .request(meta)
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(subject)
 }

@@ -3,11 +3,13 @@
 //! and its access tokens (theft detection). A family lives `REFRESH_MAX_DAYS` at most, each token
 //! `REFRESH_TTL_DAYS`.
 
+use hg_platform::audit::Action;
+use hg_platform::auth::Role;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use hg_platform::Platform;
-use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::audit::{ActorType, AuditEntry};
 use hg_platform::auth::{self, Claims, NewToken, PrincipalKind};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -72,7 +74,7 @@ async fn access_token(
             // REQUIRE_2FA_SUPERADMIN: without a TOTP code in this session the role is not granted;
             // the account can still enroll (2fa endpoints need no role) and sign in again.
             if platform.settings.auth.require_2fa_superadmin && !amr.iter().any(|m| m == "otp") {
-                roles.retain(|r| r != "superadmin");
+                roles.retain(|r| r != Role::Superadmin.code());
             }
             let orgs: BTreeMap<Uuid, String> = accounts::memberships(conn, id)
                 .await?
@@ -257,19 +259,13 @@ pub async fn refresh(
     };
     if row.revoked_at.is_some() {
         revoke_family(&mut tx, platform, row.family_id, "reuse").await?;
-        audit::record(
-            &mut tx,
-            AuditEntry {
-                actor_id: Some(subject.id()),
-                ip: meta.ip,
-                request_id: meta.request_id.clone(),
-                entity: Some("session".into()),
-                entity_id: Some(row.family_id.to_string()),
-                details: serde_json::json!({"reason": "a rotated refresh token was presented again"}),
-                ..AuditEntry::new(actor_type(subject), "REFRESH_TOKEN_REUSE")
-            },
-        )
-        .await?;
+        AuditEntry::new(actor_type(subject), Action::RefreshTokenReuse)
+            .actor(Some(subject.id()), None)
+            .entity("session", row.family_id)
+            .request(meta)
+            .details(serde_json::json!({"reason": "a rotated refresh token was presented again"}))
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         tracing::warn!(family = %row.family_id, "refresh token reuse: session family revoked");
         return Err(AuthError::RefreshReused);
@@ -338,18 +334,12 @@ pub async fn logout(
         revoke_family(&mut tx, platform, family, "logout").await?;
     }
     auth::deny(platform.cache.as_ref(), claims).await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(claims.sub),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            entity: Some("session".into()),
-            entity_id: claims.fid.map(|f| f.to_string()),
-            ..AuditEntry::new(actor_type(subject), "LOGOUT")
-        },
-    )
-    .await?;
+    AuditEntry::new(actor_type(subject), Action::Logout)
+        .actor(Some(claims.sub), None)
+        .entity_maybe("session", claims.fid)
+        .request(meta)
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hg_platform::Platform;
-use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::audit::Action;
+use hg_platform::audit::{ActorType, AuditEntry};
 use hg_platform::db::DbError;
 use hg_platform::events::{NewEvent, enqueue};
 use serde::Serialize;
@@ -94,23 +95,18 @@ async fn registration_attempted(
         },
     )
     .await?;
-    audit::record(
-        conn,
-        AuditEntry {
-            actor_label: Some(email.to_owned()),
-            org_id: org,
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            details: json!({"reason": "email_has_account"}),
-            ..AuditEntry::new(
-                match kind {
-                    AccountKind::Staff => ActorType::User,
-                    AccountKind::Patient => ActorType::Patient,
-                },
-                "REGISTRATION_REFUSED",
-            )
+    AuditEntry::new(
+        match kind {
+            AccountKind::Staff => ActorType::User,
+            AccountKind::Patient => ActorType::Patient,
         },
+        Action::RegistrationRefused,
     )
+    .actor(None, Some(email.to_owned()))
+    .org(org)
+    .request(meta)
+    .details(json!({"reason": "email_has_account"}))
+    .record(conn)
     .await?;
     Ok(())
 }
@@ -140,19 +136,12 @@ pub async fn register_staff(
     match id {
         Some(id) => {
             request_verification(&mut tx, Subject::Staff(id), meta).await?;
-            audit::record(
-                &mut tx,
-                AuditEntry {
-                    actor_id: Some(id),
-                    actor_label: Some(email.clone()),
-                    ip: meta.ip,
-                    request_id: meta.request_id.clone(),
-                    entity: Some("user".into()),
-                    entity_id: Some(id.to_string()),
-                    ..AuditEntry::new(ActorType::User, "USER_REGISTERED")
-                },
-            )
-            .await?;
+            AuditEntry::new(ActorType::User, Action::UserRegistered)
+                .actor(Some(id), Some(email.clone()))
+                .entity("user", id)
+                .request(meta)
+                .record(&mut tx)
+                .await?;
         }
         None => registration_attempted(&mut tx, AccountKind::Staff, &email, None, meta).await?,
     }
@@ -227,20 +216,13 @@ pub async fn register_patient(
     match id {
         Some(id) => {
             request_verification(&mut tx, Subject::Patient(id), meta).await?;
-            audit::record(
-                &mut tx,
-                AuditEntry {
-                    actor_id: Some(id),
-                    actor_label: Some(email.clone()),
-                    org_id: Some(org),
-                    ip: meta.ip,
-                    request_id: meta.request_id.clone(),
-                    entity: Some("patient".into()),
-                    entity_id: Some(id.to_string()),
-                    ..AuditEntry::new(ActorType::Patient, "PATIENT_SELF_REGISTERED")
-                },
-            )
-            .await?;
+            AuditEntry::new(ActorType::Patient, Action::PatientSelfRegistered)
+                .actor(Some(id), Some(email.clone()))
+                .entity("patient", id)
+                .org(Some(org))
+                .request(meta)
+                .record(&mut tx)
+                .await?;
         }
         None => {
             registration_attempted(&mut tx, AccountKind::Patient, &email, Some(org), meta).await?
@@ -336,21 +318,14 @@ pub async fn accept_invitation(
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(user_id),
-            actor_label: Some(inv.email.clone()),
-            org_id: Some(inv.org_id),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            entity: Some("invitation".into()),
-            entity_id: Some(inv.id.to_string()),
-            details: json!({"org_role": inv.org_role, "account_created": created}),
-            ..AuditEntry::new(ActorType::User, "INVITATION_ACCEPTED")
-        },
-    )
-    .await?;
+    AuditEntry::new(ActorType::User, Action::InvitationAccepted)
+        .actor(Some(user_id), Some(inv.email.clone()))
+        .entity("invitation", inv.id)
+        .org(Some(inv.org_id))
+        .request(meta)
+        .details(json!({"org_role": inv.org_role, "account_created": created}))
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(Accepted {
         user_id,

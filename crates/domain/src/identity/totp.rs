@@ -5,7 +5,8 @@
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hg_platform::Platform;
-use hg_platform::audit::{self, ActorType, AuditEntry};
+use hg_platform::audit::Action;
+use hg_platform::audit::{ActorType, AuditEntry};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -153,17 +154,11 @@ pub async fn confirm(
         .bind(user)
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(user),
-            actor_label: account.email.clone(),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            ..AuditEntry::new(ActorType::User, "TOTP_ENABLED")
-        },
-    )
-    .await?;
+    AuditEntry::new(ActorType::User, Action::TotpEnabled)
+        .actor(Some(user), account.email.clone())
+        .request(meta)
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -195,17 +190,11 @@ pub async fn disable(
     .bind(user)
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        AuditEntry {
-            actor_id: Some(user),
-            actor_label: account.email.clone(),
-            ip: meta.ip,
-            request_id: meta.request_id.clone(),
-            ..AuditEntry::new(ActorType::User, "TOTP_DISABLED")
-        },
-    )
-    .await?;
+    AuditEntry::new(ActorType::User, Action::TotpDisabled)
+        .actor(Some(user), account.email.clone())
+        .request(meta)
+        .record(&mut tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::catalog::{
     ALERT_TYPES, CATALOGS, DEFAULT_RULES, EVENT_TYPES, ORG_ROLE_PERMISSIONS, PERMISSIONS,
-    ROLE_PERMISSIONS, ROLES,
+    Permission, ROLE_PERMISSIONS, ROLES,
 };
 use crate::password;
 use hg_platform::Component;
@@ -117,20 +117,20 @@ async fn catalogs(tx: &mut PgConnection) -> Result<(), SeedError> {
 }
 
 async fn roles_and_permissions(tx: &mut PgConnection) -> Result<(), SeedError> {
-    for (name, description) in ROLES {
+    for (role, description) in ROLES {
         sqlx::query(
             "insert into roles (name, description) values ($1, $2) on conflict (name) do nothing",
         )
-        .bind(name)
+        .bind(role.code())
         .bind(description)
         .execute(&mut *tx)
         .await?;
     }
-    for (code, description) in PERMISSIONS {
+    for (permission, description) in PERMISSIONS {
         sqlx::query(
             "insert into permissions (code, description) values ($1, $2) on conflict (code) do nothing",
         )
-        .bind(code)
+        .bind(permission.code())
         .bind(description)
         .execute(&mut *tx)
         .await?;
@@ -139,11 +139,11 @@ async fn roles_and_permissions(tx: &mut PgConnection) -> Result<(), SeedError> {
         sqlx::query(
             "insert into role_permission (role_id, permission_id)
              select r.id, p.id from roles r cross join permissions p
-              where r.name = $1 and ('*' = any($2) or p.code = any($2))
+              where r.name = $1 and p.code = any($2)
              on conflict do nothing",
         )
-        .bind(role)
-        .bind(perms)
+        .bind(role.code())
+        .bind(codes(perms))
         .execute(&mut *tx)
         .await?;
     }
@@ -153,12 +153,16 @@ async fn roles_and_permissions(tx: &mut PgConnection) -> Result<(), SeedError> {
              select $1, p.id from permissions p where p.code = any($2)
              on conflict do nothing",
         )
-        .bind(role)
-        .bind(perms)
+        .bind(role.code())
+        .bind(codes(perms))
         .execute(&mut *tx)
         .await?;
     }
     Ok(())
+}
+
+fn codes(permissions: &[Permission]) -> Vec<&'static str> {
+    permissions.iter().map(|p| p.code()).collect()
 }
 
 async fn default_rules(tx: &mut PgConnection) -> Result<(), SeedError> {

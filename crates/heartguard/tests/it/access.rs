@@ -2,6 +2,7 @@
 //! demo data of spec/02, sees exactly the organizations, patients and devices the specification gives
 //! it — through the same query predicates the services use — and holds the permissions its roles give.
 
+use hg_domain::catalog::Permission as P;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -238,27 +239,27 @@ async fn each_demo_principal_sees_exactly_what_spec_04_grants() {
     );
     let superadmin = granted(&app, &permissions, 0).await;
     assert!(
-        superadmin.allows("orgs.manage", None) && superadmin.allows("patients.manage", Some(clin))
+        superadmin.allows(P::OrgsManage, None) && superadmin.allows(P::PatientsManage, Some(clin))
     );
     let ops = granted(&app, &permissions, 1).await;
-    assert!(ops.allows("audit.read", None) && ops.allows("services.read", None));
+    assert!(ops.allows(P::AuditRead, None) && ops.allows(P::ServicesRead, None));
     assert!(
-        !ops.allows("patients.read", Some(fam)),
+        !ops.allows(P::PatientsRead, Some(fam)),
         "ops must see no patient data"
     );
     let ana = granted(&app, &permissions, 2).await;
-    assert!(ana.allows("patients.manage", Some(fam)) && ana.allows("members.manage", Some(fam)));
-    assert!(!ana.allows("patients.manage", Some(clin)));
+    assert!(ana.allows(P::PatientsManage, Some(fam)) && ana.allows(P::MembersManage, Some(fam)));
+    assert!(!ana.allows(P::PatientsManage, Some(clin)));
     let lopez = granted(&app, &permissions, 4).await;
     assert!(
-        lopez.allows("alerts.manage", Some(clin)) && !lopez.allows("members.manage", Some(clin))
+        lopez.allows(P::AlertsManage, Some(clin)) && !lopez.allows(P::MembersManage, Some(clin))
     );
     let maria = granted(&app, &permissions, 5).await;
-    assert!(maria.allows("alerts.ack", None) && !maria.allows("patients.manage", None));
+    assert!(maria.allows(P::AlertsAck, None) && !maria.allows(P::PatientsManage, None));
     let patient = granted(&app, &permissions, 6).await;
     assert!(
-        !patient.allows("patients.manage", Some(fam))
-            && !patient.allows("alerts.manage", Some(fam))
+        !patient.allows(P::PatientsManage, Some(fam))
+            && !patient.allows(P::AlertsManage, Some(fam))
     );
 }
 

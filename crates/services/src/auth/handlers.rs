@@ -9,7 +9,7 @@ use hg_domain::identity::{self, AuthError, RequestMeta, login, recovery, signup,
 use hg_http::auth::Authenticated;
 use hg_http::{ApiError, ApiResponse, Payload};
 use hg_platform::Platform;
-use hg_platform::auth::{Principal, PrincipalKind};
+use hg_platform::auth::{Principal, PrincipalKind, Role};
 use http::StatusCode;
 use http::request::Parts;
 use serde_json::json;
@@ -97,9 +97,9 @@ pub async fn login(
         .await
         .map_err(AuthError::from)?;
     let mfa_setup_required = p.settings.auth.require_2fa_superadmin
-        && user
-            .as_ref()
-            .is_some_and(|u| u.roles.iter().any(|r| r == "superadmin") && !u.totp_enabled);
+        && user.as_ref().is_some_and(|u| {
+            u.roles.iter().any(|r| r == Role::Superadmin.code()) && !u.totp_enabled
+        });
     Ok(ApiResponse::ok(dto::LoginAnswer {
         tokens: session.tokens,
         user,
