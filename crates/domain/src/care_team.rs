@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::catalog::Permission;
+use crate::ids::{CareTeamId, OrgId, PatientId, UserId};
 use crate::organization;
 use crate::records::{Caller, RecordError, catalog_code, required_text};
 
@@ -112,9 +113,11 @@ pub async fn list(
 pub async fn get(
     conn: &mut PgConnection,
     caller: &Caller,
-    org: Uuid,
-    id: Uuid,
+    org: OrgId,
+    id: CareTeamId,
 ) -> Result<CareTeam, RecordError> {
+    let org: Uuid = org.into();
+    let id: Uuid = id.into();
     readable_org(conn, caller, org).await?;
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from care_teams t where t.id = $1 and t.org_id = $2 and t.archived_at is null"
@@ -150,7 +153,7 @@ pub async fn create(
         .details(json!({"name": name}))
         .record(&mut tx)
         .await?;
-    let team = get(&mut tx, caller, org, id).await?;
+    let team = get(&mut tx, caller, OrgId(org), CareTeamId(id)).await?;
     tx.commit().await?;
     Ok(team)
 }
@@ -159,13 +162,15 @@ pub async fn create(
 pub async fn rename(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    id: Uuid,
+    org: OrgId,
+    id: CareTeamId,
     name: &str,
 ) -> Result<CareTeam, RecordError> {
+    let org: Uuid = org.into();
+    let id: Uuid = id.into();
     let name = required_text("name", name, 160)?;
     let mut tx = platform.db.begin().await?;
-    get(&mut tx, caller, org, id).await?;
+    get(&mut tx, caller, OrgId(org), CareTeamId(id)).await?;
     require_admin(caller, org)?;
     sqlx::query("update care_teams set name = $2 where id = $1")
         .bind(id)
@@ -179,7 +184,7 @@ pub async fn rename(
         .details(json!({"name": name}))
         .record(&mut tx)
         .await?;
-    let team = get(&mut tx, caller, org, id).await?;
+    let team = get(&mut tx, caller, OrgId(org), CareTeamId(id)).await?;
     tx.commit().await?;
     Ok(team)
 }
@@ -188,11 +193,13 @@ pub async fn rename(
 pub async fn delete(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    id: Uuid,
+    org: OrgId,
+    id: CareTeamId,
 ) -> Result<(), RecordError> {
+    let org: Uuid = org.into();
+    let id: Uuid = id.into();
     let mut tx = platform.db.begin().await?;
-    let team = get(&mut tx, caller, org, id).await?;
+    let team = get(&mut tx, caller, OrgId(org), CareTeamId(id)).await?;
     require_admin(caller, org)?;
     sqlx::query("delete from care_teams where id = $1")
         .bind(id)
@@ -239,10 +246,12 @@ async fn team_member(
 pub async fn members(
     conn: &mut PgConnection,
     caller: &Caller,
-    org: Uuid,
-    team: Uuid,
+    org: OrgId,
+    team: CareTeamId,
 ) -> Result<Vec<TeamMember>, RecordError> {
-    get(conn, caller, org, team).await?;
+    let org: Uuid = org.into();
+    let team: Uuid = team.into();
+    get(conn, caller, OrgId(org), CareTeamId(team)).await?;
     Ok(sqlx::query_as(
         "select u.id as user_id, u.name, u.email, m.role, m.joined_at
            from care_team_member m join users u on u.id = m.user_id where m.team_id = $1 order by u.name, u.id",
@@ -256,13 +265,16 @@ pub async fn members(
 pub async fn add_member(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    team: Uuid,
-    user: Uuid,
+    org: OrgId,
+    team: CareTeamId,
+    user: UserId,
     role: &str,
 ) -> Result<TeamMember, RecordError> {
+    let org: Uuid = org.into();
+    let team: Uuid = team.into();
+    let user: Uuid = user.into();
     let mut tx = platform.db.begin().await?;
-    get(&mut tx, caller, org, team).await?;
+    get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let role = catalog_code(&mut tx, "team_member_roles", "role", role).await?;
     let is_member: bool = sqlx::query_scalar(
@@ -303,13 +315,16 @@ pub async fn add_member(
 pub async fn set_member_role(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    team: Uuid,
-    user: Uuid,
+    org: OrgId,
+    team: CareTeamId,
+    user: UserId,
     role: &str,
 ) -> Result<TeamMember, RecordError> {
+    let org: Uuid = org.into();
+    let team: Uuid = team.into();
+    let user: Uuid = user.into();
     let mut tx = platform.db.begin().await?;
-    get(&mut tx, caller, org, team).await?;
+    get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let role = catalog_code(&mut tx, "team_member_roles", "role", role).await?;
     team_member(&mut tx, team, user).await?;
@@ -335,12 +350,15 @@ pub async fn set_member_role(
 pub async fn remove_member(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    team: Uuid,
-    user: Uuid,
+    org: OrgId,
+    team: CareTeamId,
+    user: UserId,
 ) -> Result<(), RecordError> {
+    let org: Uuid = org.into();
+    let team: Uuid = team.into();
+    let user: Uuid = user.into();
     let mut tx = platform.db.begin().await?;
-    get(&mut tx, caller, org, team).await?;
+    get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     team_member(&mut tx, team, user).await?;
     sqlx::query("delete from care_team_member where team_id = $1 and user_id = $2")
@@ -372,10 +390,12 @@ pub struct TeamPatient {
 pub async fn patients(
     conn: &mut PgConnection,
     caller: &Caller,
-    org: Uuid,
-    team: Uuid,
+    org: OrgId,
+    team: CareTeamId,
 ) -> Result<Vec<TeamPatient>, RecordError> {
-    get(conn, caller, org, team).await?;
+    let org: Uuid = org.into();
+    let team: Uuid = team.into();
+    get(conn, caller, OrgId(org), CareTeamId(team)).await?;
     let mut qb = QueryBuilder::new(
         "select p.id, p.person_name, p.risk_level from patient_care_team pct join patients p on p.id = pct.patient_id
           where p.archived_at is null and pct.team_id = ",
@@ -399,12 +419,15 @@ pub async fn patients(
 pub async fn add_patient(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    team: Uuid,
-    patient: Uuid,
+    org: OrgId,
+    team: CareTeamId,
+    patient: PatientId,
 ) -> Result<(), RecordError> {
+    let org: Uuid = org.into();
+    let team: Uuid = team.into();
+    let patient: Uuid = patient.into();
     let mut tx = platform.db.begin().await?;
-    get(&mut tx, caller, org, team).await?;
+    get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let exists: bool = sqlx::query_scalar("select exists(select 1 from patients where id = $1 and org_id = $2 and archived_at is null)")
         .bind(patient)
@@ -438,12 +461,15 @@ pub async fn add_patient(
 pub async fn remove_patient(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    team: Uuid,
-    patient: Uuid,
+    org: OrgId,
+    team: CareTeamId,
+    patient: PatientId,
 ) -> Result<(), RecordError> {
+    let org: Uuid = org.into();
+    let team: Uuid = team.into();
+    let patient: Uuid = patient.into();
     let mut tx = platform.db.begin().await?;
-    get(&mut tx, caller, org, team).await?;
+    get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let removed =
         sqlx::query("delete from patient_care_team where team_id = $1 and patient_id = $2")

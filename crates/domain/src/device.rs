@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::catalog::Permission;
 use crate::identity::{opaque_token, token_digest};
+use crate::ids::{BindingId, StreamId};
 use crate::records::{Caller, RecordError, catalog_code, optional_text};
 
 const NOT_FOUND: RecordError = RecordError::NotFound("HG-DEVICE-NOT-FOUND", "no such device");
@@ -800,11 +801,13 @@ pub async fn add_binding(
 pub async fn set_tag(
     platform: &Platform,
     caller: &Caller,
-    stream_id: Uuid,
-    id: Uuid,
+    stream_id: StreamId,
+    id: BindingId,
     key: &str,
     value: &str,
 ) -> Result<Binding, RecordError> {
+    let stream_id: Uuid = stream_id.into();
+    let id: Uuid = id.into();
     check_tag(key, value).map_err(|e| match e {
         RecordError::Invalid { problem, .. } => RecordError::invalid("key", problem),
         other => other,
@@ -837,10 +840,12 @@ pub async fn set_tag(
 pub async fn remove_tag(
     platform: &Platform,
     caller: &Caller,
-    stream_id: Uuid,
-    id: Uuid,
+    stream_id: StreamId,
+    id: BindingId,
     key: &str,
 ) -> Result<(), RecordError> {
+    let stream_id: Uuid = stream_id.into();
+    let id: Uuid = id.into();
     let mut tx = platform.db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     binding(&mut tx, stream_id, id).await?;
@@ -869,9 +874,11 @@ pub async fn remove_tag(
 pub async fn delete_binding(
     platform: &Platform,
     caller: &Caller,
-    stream_id: Uuid,
-    id: Uuid,
+    stream_id: StreamId,
+    id: BindingId,
 ) -> Result<(), RecordError> {
+    let stream_id: Uuid = stream_id.into();
+    let id: Uuid = id.into();
     let mut tx = platform.db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     binding(&mut tx, stream_id, id).await?;

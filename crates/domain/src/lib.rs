@@ -6,6 +6,7 @@ pub mod care_team;
 pub mod catalog;
 pub mod device;
 pub mod identity;
+pub mod ids;
 pub mod organization;
 pub mod password;
 pub mod patient;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::catalog::Permission;
 use crate::identity::normalize_email;
+use crate::ids::{InvitationId, OrgId, UserId};
 use crate::records::{Caller, RecordError, optional_text, required_text};
 
 const NOT_FOUND: RecordError = RecordError::NotFound("HG-ORG-NOT-FOUND", "no such organization");
@@ -486,10 +487,12 @@ fn last_admin() -> RecordError {
 pub async fn set_member_role(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    user: Uuid,
+    org: OrgId,
+    user: UserId,
     role: &str,
 ) -> Result<Member, RecordError> {
+    let org: Uuid = org.into();
+    let user: Uuid = user.into();
     let role = check_role(role)?;
     let mut tx = platform.db.begin().await?;
     get(&mut tx, caller, org).await?;
@@ -529,9 +532,11 @@ pub async fn set_member_role(
 pub async fn remove_member(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    user: Uuid,
+    org: OrgId,
+    user: UserId,
 ) -> Result<(), RecordError> {
+    let org: Uuid = org.into();
+    let user: Uuid = user.into();
     let mut tx = platform.db.begin().await?;
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
@@ -729,9 +734,11 @@ pub async fn invitations(
 pub async fn revoke_invitation(
     platform: &Platform,
     caller: &Caller,
-    org: Uuid,
-    id: Uuid,
+    org: OrgId,
+    id: InvitationId,
 ) -> Result<Invitation, RecordError> {
+    let org: Uuid = org.into();
+    let id: Uuid = id.into();
     let mut tx = platform.db.begin().await?;
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;

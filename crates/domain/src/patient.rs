@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::catalog::Permission;
 use crate::identity::normalize_email;
+use crate::ids::{CareTeamId, CaregiverLinkId, LabelId, PatientId};
 use crate::records::{Caller, RecordError, catalog_code, optional_text, required_text};
 
 const NOT_FOUND: RecordError = RecordError::NotFound("HG-PATIENT-NOT-FOUND", "no such patient");
@@ -542,9 +543,11 @@ pub async fn care_teams(
 pub async fn link_team(
     platform: &Platform,
     caller: &Caller,
-    id: Uuid,
-    team: Uuid,
+    id: PatientId,
+    team: CareTeamId,
 ) -> Result<(), RecordError> {
+    let id: Uuid = id.into();
+    let team: Uuid = team.into();
     let mut tx = platform.db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let linked = sqlx::query(
@@ -578,9 +581,11 @@ pub async fn link_team(
 pub async fn unlink_team(
     platform: &Platform,
     caller: &Caller,
-    id: Uuid,
-    team: Uuid,
+    id: PatientId,
+    team: CareTeamId,
 ) -> Result<(), RecordError> {
+    let id: Uuid = id.into();
+    let team: Uuid = team.into();
     let mut tx = platform.db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let removed =
@@ -735,10 +740,12 @@ pub struct CaregiverPatch<'a> {
 pub async fn update_caregiver(
     platform: &Platform,
     caller: &Caller,
-    id: Uuid,
-    link: Uuid,
+    id: PatientId,
+    link: CaregiverLinkId,
     patch: CaregiverPatch<'_>,
 ) -> Result<Caregiver, RecordError> {
+    let id: Uuid = id.into();
+    let link: Uuid = link.into();
     let mut tx = platform.db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let current = caregiver(&mut tx, id, link).await?;
@@ -788,9 +795,11 @@ pub async fn update_caregiver(
 pub async fn end_caregiver(
     platform: &Platform,
     caller: &Caller,
-    id: Uuid,
-    link: Uuid,
+    id: PatientId,
+    link: CaregiverLinkId,
 ) -> Result<(), RecordError> {
+    let id: Uuid = id.into();
+    let link: Uuid = link.into();
     let mut tx = platform.db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let current = caregiver(&mut tx, id, link).await?;
@@ -1096,9 +1105,11 @@ async fn label(conn: &mut PgConnection, patient: Uuid, id: Uuid) -> Result<Label
 pub async fn get_label(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: Uuid,
-    label_id: Uuid,
+    id: PatientId,
+    label_id: LabelId,
 ) -> Result<Label, RecordError> {
+    let label_id: Uuid = label_id.into();
+    let id: Uuid = id.into();
     let p = visible(conn, caller, id).await?;
     read_audit(conn, caller, &p, "ground_truth").await?;
     label(conn, id, label_id).await
@@ -1143,10 +1154,12 @@ pub async fn add_label(
 pub async fn update_label(
     platform: &Platform,
     caller: &Caller,
-    id: Uuid,
-    label_id: Uuid,
+    id: PatientId,
+    label_id: LabelId,
     input: LabelInput<'_>,
 ) -> Result<Label, RecordError> {
+    let label_id: Uuid = label_id.into();
+    let id: Uuid = id.into();
     let mut tx = platform.db.begin().await?;
     let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     label(&mut tx, id, label_id).await?;
@@ -1178,9 +1191,11 @@ pub async fn update_label(
 pub async fn delete_label(
     platform: &Platform,
     caller: &Caller,
-    id: Uuid,
-    label_id: Uuid,
+    id: PatientId,
+    label_id: LabelId,
 ) -> Result<(), RecordError> {
+    let label_id: Uuid = label_id.into();
+    let id: Uuid = id.into();
     let mut tx = platform.db.begin().await?;
     let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     let l = label(&mut tx, id, label_id).await?;

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hg_domain::device;
+use hg_domain::ids::{BindingId, StreamId};
 use hg_http::list::QueryParams;
 use hg_http::{ApiError, ApiResponse, IdPath, Payload};
 use hg_platform::Platform;
@@ -425,7 +426,7 @@ pub async fn add_binding(
 pub async fn delete_binding(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, binding)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, binding)): IdPath<(StreamId, BindingId)>,
 ) -> Result<Response, ApiError> {
     device::delete_binding(&p, &caller, id, binding).await?;
     no_content()
@@ -449,7 +450,7 @@ pub struct TagValue {
 pub async fn set_tag(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, binding, key)): IdPath<(Uuid, Uuid, String)>,
+    IdPath((id, binding, key)): IdPath<(StreamId, BindingId, String)>,
     Payload(b): Payload<TagValue>,
 ) -> Answer {
     Ok(ApiResponse::ok(
@@ -468,7 +469,7 @@ pub async fn set_tag(
 pub async fn remove_tag(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, binding, key)): IdPath<(Uuid, Uuid, String)>,
+    IdPath((id, binding, key)): IdPath<(StreamId, BindingId, String)>,
 ) -> Result<Response, ApiError> {
     device::remove_tag(&p, &caller, id, binding, &key).await?;
     no_content()

@@ -1,5 +1,6 @@
 //! Request bodies of the organization component.
 
+use hg_domain::ids::{PatientId, UserId};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -52,7 +53,7 @@ pub struct TeamName {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTeamMember {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub role: String,
 }
 
@@ -64,5 +65,5 @@ pub struct TeamRole {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = TeamPatientLink)]
 pub struct TeamPatient {
-    pub patient_id: Uuid,
+    pub patient_id: PatientId,
 }

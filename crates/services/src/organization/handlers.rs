@@ -3,6 +3,7 @@
 use crate::common::Caller;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use hg_domain::ids::{CareTeamId, InvitationId, OrgId, PatientId, UserId};
 use hg_domain::{care_team, organization as org};
 use hg_http::list::PageResponse as _;
 use hg_http::list::QueryParams;
@@ -198,12 +199,12 @@ pub async fn add_member(
     summary = "Change a member's role",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
     request_body = dto::MemberRole,
-    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<org::Member>))
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<org::Member>), (status = 409, description = "The organization would lose its last org_admin (HG-LAST-ORG-ADMIN)", body = hg_http::openapi::ErrorDocument))
 )]
 pub async fn set_member_role(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, user)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, user)): IdPath<(OrgId, UserId)>,
     Payload(b): Payload<dto::MemberRole>,
 ) -> Answer {
     Ok(ApiResponse::ok(
@@ -217,12 +218,12 @@ pub async fn set_member_role(
     tag = "organizations",
     summary = "Remove a member",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
-    responses((status = 204, description = "Done"))
+    responses((status = 204, description = "Done"), (status = 409, description = "The organization would lose its last org_admin (HG-LAST-ORG-ADMIN)", body = hg_http::openapi::ErrorDocument))
 )]
 pub async fn remove_member(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, user)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, user)): IdPath<(OrgId, UserId)>,
 ) -> Result<Response, ApiError> {
     org::remove_member(&p, &caller, id, user).await?;
     no_content()
@@ -285,7 +286,7 @@ pub async fn invite(
 pub async fn revoke_invitation(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, invitation)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, invitation)): IdPath<(OrgId, InvitationId)>,
 ) -> Answer {
     Ok(ApiResponse::ok(
         org::revoke_invitation(&p, &caller, id, invitation).await?,
@@ -304,7 +305,7 @@ pub async fn revoke_invitation(
 pub async fn revoke_invitation_post(
     state: State<Platform>,
     caller: Caller,
-    ids: IdPath<(Uuid, Uuid)>,
+    ids: IdPath<(OrgId, InvitationId)>,
 ) -> Answer {
     revoke_invitation(state, caller, ids).await
 }
@@ -366,7 +367,7 @@ pub async fn create_team(
 pub async fn team(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
 ) -> Answer {
     Ok(ApiResponse::ok(
         care_team::get(&mut *conn(&p).await?, &caller, id, team).await?,
@@ -385,7 +386,7 @@ pub async fn team(
 pub async fn rename_team(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
     Payload(b): Payload<dto::TeamName>,
 ) -> Answer {
     Ok(ApiResponse::ok(
@@ -404,7 +405,7 @@ pub async fn rename_team(
 pub async fn delete_team(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
 ) -> Result<Response, ApiError> {
     care_team::delete(&p, &caller, id, team).await?;
     no_content()
@@ -421,7 +422,7 @@ pub async fn delete_team(
 pub async fn team_members(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
 ) -> Answer {
     Ok(ApiResponse::ok(
         care_team::members(&mut *conn(&p).await?, &caller, id, team).await?,
@@ -440,7 +441,7 @@ pub async fn team_members(
 pub async fn add_team_member(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
     Payload(b): Payload<dto::NewTeamMember>,
 ) -> Answer {
     let m = care_team::add_member(&p, &caller, id, team, b.user_id, &b.role).await?;
@@ -465,7 +466,7 @@ pub async fn add_team_member(
 pub async fn set_team_member_role(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team, user)): IdPath<(Uuid, Uuid, Uuid)>,
+    IdPath((id, team, user)): IdPath<(OrgId, CareTeamId, UserId)>,
     Payload(b): Payload<dto::TeamRole>,
 ) -> Answer {
     Ok(ApiResponse::ok(
@@ -484,7 +485,7 @@ pub async fn set_team_member_role(
 pub async fn remove_team_member(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team, user)): IdPath<(Uuid, Uuid, Uuid)>,
+    IdPath((id, team, user)): IdPath<(OrgId, CareTeamId, UserId)>,
 ) -> Result<Response, ApiError> {
     care_team::remove_member(&p, &caller, id, team, user).await?;
     no_content()
@@ -501,7 +502,7 @@ pub async fn remove_team_member(
 pub async fn team_patients(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
 ) -> Answer {
     Ok(ApiResponse::ok(
         care_team::patients(&mut *conn(&p).await?, &caller, id, team).await?,
@@ -520,7 +521,7 @@ pub async fn team_patients(
 pub async fn add_team_patient(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
     Payload(b): Payload<dto::TeamPatient>,
 ) -> Result<Response, ApiError> {
     care_team::add_patient(&p, &caller, id, team, b.patient_id).await?;
@@ -539,7 +540,7 @@ pub async fn add_team_patient(
 pub async fn remove_team_patient(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team, patient)): IdPath<(Uuid, Uuid, Uuid)>,
+    IdPath((id, team, patient)): IdPath<(OrgId, CareTeamId, PatientId)>,
 ) -> Result<Response, ApiError> {
     care_team::remove_patient(&p, &caller, id, team, patient).await?;
     no_content()

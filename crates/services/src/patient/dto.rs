@@ -1,6 +1,7 @@
 //! Request bodies of the patient component.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use hg_domain::ids::CareTeamId;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -51,7 +52,7 @@ pub struct CountFilters {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TeamLink {
-    pub team_id: Uuid,
+    pub team_id: CareTeamId,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

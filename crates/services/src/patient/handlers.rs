@@ -3,6 +3,7 @@
 use crate::common::Caller;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use hg_domain::ids::{CareTeamId, CaregiverLinkId, LabelId, PatientId};
 use hg_domain::patient;
 use hg_http::list::PageResponse as _;
 use hg_http::list::QueryParams;
@@ -211,7 +212,7 @@ pub async fn care_teams(
 pub async fn link_team(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<PatientId>,
     Payload(b): Payload<dto::TeamLink>,
 ) -> Result<Response, ApiError> {
     patient::link_team(&p, &caller, id, b.team_id).await?;
@@ -233,7 +234,7 @@ pub async fn link_team(
 pub async fn unlink_team(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, team)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, team)): IdPath<(PatientId, CareTeamId)>,
 ) -> Result<Response, ApiError> {
     patient::unlink_team(&p, &caller, id, team).await?;
     no_content()
@@ -305,7 +306,7 @@ pub async fn add_caregiver(
 pub async fn update_caregiver(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, link)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, link)): IdPath<(PatientId, CaregiverLinkId)>,
     Payload(b): Payload<dto::CaregiverPatch>,
 ) -> Answer {
     let patch = patient::CaregiverPatch {
@@ -329,7 +330,7 @@ pub async fn update_caregiver(
 pub async fn end_caregiver(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, link)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, link)): IdPath<(PatientId, CaregiverLinkId)>,
 ) -> Result<Response, ApiError> {
     patient::end_caregiver(&p, &caller, id, link).await?;
     no_content()
@@ -500,7 +501,7 @@ pub async fn add_label(
 pub async fn get_label(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, label)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, label)): IdPath<(PatientId, LabelId)>,
 ) -> Answer {
     Ok(ApiResponse::ok(
         patient::get_label(&mut *conn(&p).await?, &caller, id, label).await?,
@@ -519,7 +520,7 @@ pub async fn get_label(
 pub async fn update_label(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, label)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, label)): IdPath<(PatientId, LabelId)>,
     Payload(b): Payload<dto::Label>,
 ) -> Answer {
     Ok(ApiResponse::ok(
@@ -538,7 +539,7 @@ pub async fn update_label(
 pub async fn delete_label(
     State(p): State<Platform>,
     caller: Caller,
-    IdPath((id, label)): IdPath<(Uuid, Uuid)>,
+    IdPath((id, label)): IdPath<(PatientId, LabelId)>,
 ) -> Result<Response, ApiError> {
     patient::delete_label(&p, &caller, id, label).await?;
     no_content()
