@@ -1,150 +1,18 @@
-//! Access tokens (spec/04 "Principals and tokens"): Ed25519-signed JWTs issued by the auth component
-//! and verified everywhere else with the public key only, and the [`Principal`] extractor every
-//! protected handler starts from.
-//!
-//! Verification pins the algorithm (EdDSA) and checks `exp`, `iss`, `aud` and `typ`; a token signed
-//! with another key, `alg: none`, HS256 or expired is 401. Logout deny-lists a token's `jti` in the
-//! cache until it expires; blocking a user (or changing their roles) revokes every token issued before,
-//! so both take effect on the next request. When the cache cannot be asked, requests are refused (503)
-//! rather than trusting a token that may have been revoked.
+//! Token keys: Ed25519 signing (the auth component) and verification (every component), issuing and verifying access tokens, JWKS.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use super::*;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use ed25519_dalek::{SigningKey, VerifyingKey};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
-
-use crate::cache::Cache;
-use crate::config::JwtConfig;
-use crate::problem::{IntoProblem, Problem};
-
-crate::code_enum! {
-    /// Global roles (spec/02 "Identity and access").
-    pub enum Role {
-        /// Runs the whole installation; passes every check.
-        Superadmin => "superadmin",
-        /// Operations: services, health, audit and metrics; no patient data.
-        Ops => "ops",
-        /// Clinical staff: the patients of their care teams.
-        Clinician => "clinician",
-        /// Caregiver: actively linked patients.
-        Caregiver => "caregiver",
-    }
-}
-
-crate::code_enum! {
-    /// Roles inside one organization (catalog `org_roles`).
-    pub enum OrgRole {
-        /// Manages the organization, its members and its records.
-        OrgAdmin => "org_admin",
-        /// Works with the organization's records within their care teams.
-        OrgUser => "org_user",
-        /// Reads the organization's records.
-        Viewer => "viewer",
-    }
-}
-
-/// Most organizations a token lists; principals in more are looked up in the database.
-pub const MAX_ORGS_IN_TOKEN: usize = 50;
-
-/// What kind of principal a token stands for (`typ`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PrincipalKind {
-    User,
-    Patient,
-    Device,
-}
-
-/// The claims of an access token.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Claims {
-    /// The principal's id.
-    pub sub: Uuid,
-    /// User, patient or device.
-    pub typ: PrincipalKind,
-    /// Global roles (`superadmin`, `ops`, `clinician`, `caregiver`).
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// Organization id → org role (at most [`MAX_ORGS_IN_TOKEN`]).
-    #[serde(default)]
-    pub orgs: BTreeMap<Uuid, String>,
-    /// Token id, for the deny-list.
-    pub jti: Uuid,
-    /// Issued at (seconds since the epoch).
-    pub iat: i64,
-    /// Issued at in milliseconds, so a revocation in the same second as an issue is ordered right.
-    #[serde(default)]
-    pub iat_ms: i64,
-    /// Expires at.
-    pub exp: i64,
-    /// Issuer.
-    pub iss: String,
-    /// Audience.
-    pub aud: String,
-    /// Refresh family this token belongs to (logout revokes it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fid: Option<Uuid>,
-    /// Authentication methods: `pwd`, and `otp` after a TOTP code.
-    #[serde(default)]
-    pub amr: Vec<String>,
-}
-
-/// Why a token was refused.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error("no access token")]
-    Missing,
-    #[error("the access token is not valid")]
-    Invalid,
-    #[error("the access token has expired")]
-    Expired,
-    #[error("the access token has been revoked")]
-    Revoked,
-    #[error("tokens cannot be checked right now")]
-    Unavailable,
-    #[error("this process cannot sign tokens (JWT_PRIVATE_KEY_FILE)")]
-    CannotSign,
-}
-
-impl IntoProblem for TokenError {
-    fn into_problem(self) -> Problem {
-        let id = match self {
-            TokenError::Missing => "HG-UNAUTHENTICATED",
-            TokenError::Invalid => "HG-TOKEN-INVALID",
-            TokenError::Expired => "HG-TOKEN-EXPIRED",
-            TokenError::Revoked => "HG-TOKEN-REVOKED",
-            TokenError::Unavailable => return Problem::unavailable(),
-            TokenError::CannotSign => return Problem::internal(),
-        };
-        let challenge = match self {
-            TokenError::Missing => "Bearer realm=\"heartguard\"",
-            _ => "Bearer realm=\"heartguard\", error=\"invalid_token\"",
-        };
-        Problem::new(401u16, id, self.to_string()).challenge(challenge)
-    }
-}
-
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     now_ms() / 1000
 }
 
 /// Clock skew tolerated on `exp`, in seconds.
-const TOKEN_LEEWAY_SECS: u64 = 30;
+pub(super) const TOKEN_LEEWAY_SECS: u64 = 30;
 
 /// Most verified tokens a process remembers (about 1 KiB each).
-const VERIFIED_CACHE_SIZE: usize = 4096;
+pub(super) const VERIFIED_CACHE_SIZE: usize = 4096;
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -166,12 +34,12 @@ pub fn generate_keypair() -> Result<(String, String), String> {
     Ok((private.to_string(), public))
 }
 
-fn kid_of(key: &VerifyingKey) -> String {
+pub(super) fn kid_of(key: &VerifyingKey) -> String {
     let digest = Sha256::digest(key.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 
-fn jwk_of(key: &VerifyingKey) -> Value {
+pub(super) fn jwk_of(key: &VerifyingKey) -> Value {
     json!({
         "kty": "OKP",
         "crv": "Ed25519",
@@ -256,7 +124,7 @@ impl TokenKeys {
         })
     }
 
-    fn verifier(public: &VerifyingKey) -> Result<(String, DecodingKey, Value), String> {
+    pub(super) fn verifier(public: &VerifyingKey) -> Result<(String, DecodingKey, Value), String> {
         let decoding = DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(public.as_bytes()))
             .map_err(|e| format!("public key: {e}"))?;
         Ok((kid_of(public), decoding, jwk_of(public)))
@@ -369,7 +237,7 @@ impl TokenKeys {
         Ok(claims)
     }
 
-    fn verify_signed(
+    pub(super) fn verify_signed(
         &self,
         keys: &[(String, DecodingKey, Value)],
         token: &str,
@@ -399,124 +267,6 @@ impl TokenKeys {
         }
         result
     }
-}
-
-fn deny_key(jti: Uuid) -> String {
-    format!("auth:deny:{jti}")
-}
-
-fn revoked_key(sub: Uuid) -> String {
-    format!("auth:revoked-before:{sub}")
-}
-
-fn family_key(fid: Uuid) -> String {
-    format!("auth:deny-family:{fid}")
-}
-
-/// Refuses every access token of a refresh family from now on (logout, refresh-token reuse). The
-/// marker outlives the longest access token.
-pub async fn deny_family(cache: &dyn Cache, fid: Uuid) -> Result<(), TokenError> {
-    cache
-        .set(
-            &family_key(fid),
-            b"1",
-            Some(Duration::from_secs(3600 + 120)),
-        )
-        .await
-        .map_err(|_| TokenError::Unavailable)
-}
-
-/// Puts an access token on the deny-list until it expires (logout).
-pub async fn deny(cache: &dyn Cache, claims: &Claims) -> Result<(), TokenError> {
-    let ttl = (claims.exp - now()).max(1) as u64 + 60;
-    cache
-        .set(&deny_key(claims.jti), b"1", Some(Duration::from_secs(ttl)))
-        .await
-        .map_err(|_| TokenError::Unavailable)
-}
-
-/// Revokes every access token of `sub` issued until now (blocking, role changes, password reset).
-/// The marker (milliseconds) outlives the longest access token.
-pub async fn revoke_all_before_now(cache: &dyn Cache, sub: Uuid) -> Result<(), TokenError> {
-    cache
-        .set(
-            &revoked_key(sub),
-            now_ms().to_string().as_bytes(),
-            Some(Duration::from_secs(3600 + 120)),
-        )
-        .await
-        .map_err(|_| TokenError::Unavailable)
-}
-
-/// An authenticated caller.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Principal {
-    /// The verified claims.
-    pub claims: Arc<Claims>,
-}
-
-impl Principal {
-    /// The principal's id.
-    pub fn id(&self) -> Uuid {
-        self.claims.sub
-    }
-
-    /// User, patient or device.
-    pub fn kind(&self) -> PrincipalKind {
-        self.claims.typ
-    }
-
-    /// Whether it holds global role `role`.
-    pub fn has_role(&self, role: Role) -> bool {
-        self.claims.roles.iter().any(|r| r == role.code())
-    }
-
-    /// Its role in `org`, if it is a member.
-    pub fn org_role(&self, org: Uuid) -> Option<OrgRole> {
-        self.claims.orgs.get(&org).and_then(|r| OrgRole::parse(r))
-    }
-
-    /// Whether it is a superadmin.
-    pub fn is_superadmin(&self) -> bool {
-        self.claims.typ == PrincipalKind::User && self.has_role(Role::Superadmin)
-    }
-}
-
-/// Verifies a bearer token against `keys` and the deny-lists in `cache`.
-pub async fn authenticate(
-    keys: &TokenKeys,
-    cache: &dyn Cache,
-    token: &str,
-) -> Result<Claims, TokenError> {
-    let claims = keys.verify(token)?;
-    let (deny, revoked) = (deny_key(claims.jti), revoked_key(claims.sub));
-    let family = claims.fid.map(family_key);
-    let mut keys = vec![deny.as_str(), revoked.as_str()];
-    if let Some(f) = &family {
-        keys.push(f.as_str());
-    }
-    let found = cache
-        .get_many(&keys)
-        .await
-        .map_err(|_| TokenError::Unavailable)?;
-    if found.first().is_some_and(Option::is_some) || found.get(2).is_some_and(Option::is_some) {
-        return Err(TokenError::Revoked);
-    }
-    if let Some(Some(before)) = found.get(1) {
-        let before: i64 = std::str::from_utf8(before)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(i64::MAX);
-        let issued_ms = if claims.iat_ms > 0 {
-            claims.iat_ms
-        } else {
-            claims.iat * 1000 + 999
-        };
-        if issued_ms <= before {
-            return Err(TokenError::Revoked);
-        }
-    }
-    Ok(claims)
 }
 
 #[cfg(test)]

@@ -1,0 +1,203 @@
+//! Invitations: created by an organization's admins, mailed only to the invited address, accepted by the invitee.
+
+use super::*;
+
+/// An invitation with its derived status (revoked › used › expired › pending).
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub email: String,
+    pub org_role: String,
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(super) const INVITATION_COLUMNS: &str = "i.id, i.org_id, i.email, i.org_role,
+    case when i.revoked_at is not null then 'revoked' when i.used_at is not null then 'used'
+         when i.expires_at <= now() then 'expired' else 'pending' end as status,
+    i.expires_at, i.used_at, i.revoked_at, i.created_by, i.created_at";
+
+/// Sortable fields of invitation lists.
+pub const INVITATION_SORTS: &[SortField] = &[
+    SortField {
+        name: "created_at",
+        column: "i.created_at",
+        ty: SqlType::Timestamp,
+    },
+    SortField {
+        name: "email",
+        column: "i.email",
+        ty: SqlType::Text,
+    },
+];
+
+/// Invites `email` to `org` with `role`, valid `ttl_hours` (1–720). The invitation link goes only
+/// to `email`: the `user.invited` event names the invitation, and its one-time token is made where
+/// the e-mail is sent (`identity::mail`), so no one else — the inviting admin included — can accept
+/// it. The answer is the same whether the address has an account or not.
+pub async fn invite(
+    platform: &Platform,
+    caller: &Caller,
+    org: Uuid,
+    email: &str,
+    role: &str,
+    ttl_hours: Option<i64>,
+) -> Result<Invitation, RecordError> {
+    let email = normalize_email(email).map_err(|p| RecordError::invalid("email", p))?;
+    let role = check_role(role)?;
+    let ttl = ttl_hours.unwrap_or(72);
+    if !(1..=720).contains(&ttl) {
+        return Err(RecordError::invalid("ttl_hours", "must be from 1 to 720"));
+    }
+    let mut tx = platform.db.begin().await?;
+    get(&mut tx, caller, org).await?;
+    require_admin(caller, org)?;
+    // Someone already in this organization is not invited again (this organization's own fact).
+    let member: bool = sqlx::query_scalar(
+        "select exists (select 1 from user_org_membership m join users u on u.id = m.user_id
+                         where m.org_id = $1 and lower(u.email) = lower($2))",
+    )
+    .bind(org)
+    .bind(&email)
+    .fetch_one(&mut *tx)
+    .await?;
+    if member {
+        return Err(RecordError::Conflict {
+            id: "HG-ALREADY-MEMBER",
+            field: Some("email"),
+            message: "this address is already a member of the organization".into(),
+        });
+    }
+    let invitation: Invitation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into org_invitations as i (org_id, email, org_role, expires_at, created_by)
+         values ($1, $2, $3, now() + make_interval(hours => $4::int), $5) returning {INVITATION_COLUMNS}"
+    )))
+    .bind(org)
+    .bind(&email)
+    .bind(role)
+    .bind(ttl as i32)
+    .bind(caller.id())
+    .fetch_one(&mut *tx)
+    .await?;
+    enqueue(
+        &mut tx,
+        NewEvent {
+            event_type: crate::identity::mail::INVITED.into(),
+            aggregate: "invitation".into(),
+            aggregate_id: Some(invitation.id),
+            org_id: Some(org),
+            actor: Some(json!({"type": "user", "id": caller.id()})),
+            request_id: caller.meta.request_id.clone(),
+            data: json!({"invitation_id": invitation.id}),
+        },
+    )
+    .await?;
+    caller
+        .audit(Action::InvitationCreate)
+        .entity("invitation", invitation.id)
+        .org(org)
+        .details(json!({"email": email, "org_role": role, "ttl_hours": ttl}))
+        .record(&mut tx)
+        .await?;
+    tx.commit().await?;
+    Ok(invitation)
+}
+
+/// Invitations of an organization, optionally of one derived status.
+pub async fn invitations(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    org: Uuid,
+    status: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<Invitation>, RecordError> {
+    get(conn, caller, org).await?;
+    require_admin(caller, org)?;
+    let base = |select: &str| {
+        let mut qb = QueryBuilder::new(format!(
+            "select * from (select {select} from org_invitations i where i.org_id = "
+        ));
+        qb.push_bind(org).push(") i where true");
+        if let Some(s) = status {
+            qb.push(" and i.status = ").push_bind(s.to_owned());
+        }
+        qb
+    };
+    let mut qb = base(INVITATION_COLUMNS);
+    page.push_after(&mut qb, "i.id");
+    page.push_order_limit(&mut qb, "i.id");
+    let rows: Vec<Invitation> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let mut out = page.finish(rows, |i| {
+        let v = if page.sort.field.name == "email" {
+            json!(i.email)
+        } else {
+            json!(i.created_at)
+        };
+        (v, i.id)
+    });
+    let mut count = QueryBuilder::new(format!(
+        "select count(*) from (select {INVITATION_COLUMNS} from org_invitations i where i.org_id = "
+    ));
+    count.push_bind(org).push(") i where true");
+    if let Some(s) = status {
+        count.push(" and i.status = ").push_bind(s.to_owned());
+    }
+    out.total = Some(
+        page.total(&out, count.build_query_scalar().fetch_one(conn))
+            .await?,
+    );
+    Ok(out)
+}
+
+/// Revokes a pending invitation.
+pub async fn revoke_invitation(
+    platform: &Platform,
+    caller: &Caller,
+    org: OrgId,
+    id: InvitationId,
+) -> Result<Invitation, RecordError> {
+    let org: Uuid = org.into();
+    let id: Uuid = id.into();
+    let mut tx = platform.db.begin().await?;
+    get(&mut tx, caller, org).await?;
+    require_admin(caller, org)?;
+    let current: Invitation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {INVITATION_COLUMNS} from org_invitations i where i.id = $1 and i.org_id = $2 for update"
+    )))
+    .bind(id)
+    .bind(org)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(RecordError::NotFound("HG-INVITATION-NOT-FOUND", "no such invitation"))?;
+    if current.status == "used" {
+        return Err(RecordError::Conflict {
+            id: "HG-INVITATION-USED",
+            field: None,
+            message: "the invitation was already accepted".into(),
+        });
+    }
+    if current.status == "revoked" {
+        tx.commit().await?;
+        return Ok(current);
+    }
+    let updated: Invitation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update org_invitations i set revoked_at = now() where i.id = $1 returning {INVITATION_COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    caller
+        .audit(Action::InvitationRevoke)
+        .entity("invitation", id)
+        .org(org)
+        .details(json!({"email": current.email}))
+        .record(&mut tx)
+        .await?;
+    tx.commit().await?;
+    Ok(updated)
+}

@@ -1,0 +1,81 @@
+//! The demo's vitals: 24 h of scalar samples a minute and 10 min of ECG, generated and copied in.
+
+use super::*;
+
+pub(super) async fn stream_is_empty(
+    tx: &mut PgConnection,
+    stream: Uuid,
+    table: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = match table {
+        "vital_samples" => "select not exists(select 1 from vital_samples where stream_id = $1)",
+        _ => "select not exists(select 1 from waveform_blocks where stream_id = $1)",
+    };
+    sqlx::query_scalar(sql).bind(stream).fetch_one(tx).await
+}
+
+pub(super) async fn samples(
+    tx: &mut PgConnection,
+    key: &str,
+    n: u64,
+    now: DateTime<Utc>,
+) -> Result<(), SeedError> {
+    sqlx::query("select ensure_sample_partitions(($1::timestamptz at time zone 'UTC')::date - 1, current_date + 7)")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let mut vitals = VitalsGenerator::new(n + 1);
+    for signal in SCALAR_SIGNALS {
+        let stream = stream_id(key, signal);
+        if !stream_is_empty(tx, stream, "vital_samples").await? {
+            continue;
+        }
+        let mut ts = Vec::with_capacity(SCALAR_MINUTES as usize);
+        let mut values = Vec::with_capacity(SCALAR_MINUTES as usize);
+        let mut values2 = Vec::with_capacity(SCALAR_MINUTES as usize);
+        for i in (0..SCALAR_MINUTES).rev() {
+            let t = now - Duration::minutes(i);
+            let minute_of_day = (t.timestamp() / 60).rem_euclid(1440) as u32;
+            let (v, v2) = match *signal {
+                "HR" => vitals.heart_rate(minute_of_day),
+                "SpO2" => vitals.spo2(),
+                _ => vitals.blood_pressure(minute_of_day),
+            };
+            ts.push(t);
+            values.push(v);
+            values2.push(v2);
+        }
+        sqlx::query(
+            "insert into vital_samples (stream_id, ts, value, value2)
+             select $1, * from unnest($2::timestamptz[], $3::real[], $4::real[])",
+        )
+        .bind(stream)
+        .bind(&ts)
+        .bind(&values)
+        .bind(&values2)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let ecg_stream = stream_id(key, "ECG");
+    if stream_is_empty(tx, ecg_stream, "waveform_blocks").await? {
+        let wave = vitals.ecg(ECG_SECONDS, ECG_RATE_HZ);
+        let start = now - Duration::seconds(i64::from(ECG_SECONDS));
+        let (starts, blocks): (Vec<DateTime<Utc>>, Vec<Vec<u8>>) = wave
+            .chunks(ECG_RATE_HZ as usize)
+            .enumerate()
+            .map(|(i, chunk)| (start + Duration::seconds(i as i64), pack_f32_le(chunk)))
+            .unzip();
+        sqlx::query(
+            "insert into waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples)
+             select $1, t, $3, $4, s from unnest($2::timestamptz[], $5::bytea[]) as u(t, s)",
+        )
+        .bind(ecg_stream)
+        .bind(&starts)
+        .bind(ECG_RATE_HZ as f32)
+        .bind(ECG_RATE_HZ as i32)
+        .bind(&blocks)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}

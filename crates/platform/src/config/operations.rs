@@ -1,0 +1,193 @@
+//! Logs, seeding, the public URL, notifications, media and telemetry storage.
+
+use super::*;
+
+/// Log output. Reads `LOG_FORMAT` (`json` or `pretty`; default pretty in development, json in
+/// production) and `LOG_LEVEL` (a tracing filter such as `info` or `info,sqlx=warn`; default `info`).
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Machine-readable lines or human-readable ones.
+    pub format: LogFormat,
+    /// The filter directive.
+    pub level: String,
+}
+
+/// `LOG_FORMAT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl LogConfig {
+    pub(super) fn from_env(src: &EnvSource, env: RuntimeEnv, errors: &mut ConfigError) -> Self {
+        let format = match src
+            .get("LOG_FORMAT")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None if env.is_production() => LogFormat::Json,
+            None => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some("pretty" | "text") => LogFormat::Pretty,
+            Some(other) => {
+                errors.push(
+                    "LOG_FORMAT",
+                    format!("`{other}` is not one of json, pretty"),
+                );
+                LogFormat::Pretty
+            }
+        };
+        let level = src.get("LOG_LEVEL").unwrap_or("info").to_owned();
+        if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+            errors.push(
+                "LOG_LEVEL",
+                format!("`{level}` is not a log filter (try info, debug or info,sqlx=warn)"),
+            );
+        }
+        Self { format, level }
+    }
+}
+
+/// Seed passwords. Reads `ADMIN_PASSWORD` (the superadmin's) and `DEMO_PASSWORD` (every other demo
+/// account's); when unset, `seed` generates one and prints it.
+#[derive(Clone, Debug)]
+pub struct SeedConfig {
+    /// Initial superadmin password.
+    pub admin_password: Option<Secret>,
+    /// Password of the other demo accounts.
+    pub demo_password: Option<Secret>,
+}
+
+/// Shortest password the platform accepts (spec/04).
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+impl SeedConfig {
+    pub(super) fn from_env(src: &EnvSource, env: RuntimeEnv, errors: &mut ConfigError) -> Self {
+        let mut read = |name: &str| {
+            let value = src.get(name)?;
+            if value.chars().count() < MIN_PASSWORD_LEN {
+                errors.push(
+                    name,
+                    format!("passwords need at least {MIN_PASSWORD_LEN} characters"),
+                );
+            } else if env.is_production() && looks_like_placeholder(value) {
+                errors.push(name, "is a placeholder from an example file");
+            }
+            Some(Secret::new(value))
+        };
+        Self {
+            admin_password: read("ADMIN_PASSWORD"),
+            demo_password: read("DEMO_PASSWORD"),
+        }
+    }
+}
+
+/// Machine 1 as seen from machine 2. Reads `BACKEND_INSTANCE_HOST` and `BACKEND_HTTPS_URL` (public base
+/// URL used in e-mailed links and as the default CORS origin).
+#[derive(Clone, Debug)]
+pub struct BackendConfig {
+    /// Machine 1's address.
+    pub instance_host: Option<String>,
+    /// Public URL of the platform.
+    pub https_url: Option<url::Url>,
+}
+
+impl BackendConfig {
+    pub(super) fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        Self {
+            instance_host: src.get("BACKEND_INSTANCE_HOST").map(str::to_owned),
+            https_url: http_url(src, "BACKEND_HTTPS_URL", errors),
+        }
+    }
+}
+
+/// Notification channels. Reads `SMTP_URL` (`smtp://` or `smtps://`), `MAIL_SINK_DIR` (a directory
+/// each e-mail is written to as a file; `heartguard up` defaults it to `<data dir>/mail`),
+/// `MAIL_FROM` (default `HeartGuard <no-reply@heartguard.local>`), `SMS_WEBHOOK_URL`,
+/// `VAPID_PUBLIC_KEY`, `VAPID_PRIVATE_KEY` and `VAPID_SUBJECT`.
+#[derive(Clone, Debug)]
+pub struct NotifyConfig {
+    /// Directory e-mails are written to.
+    pub mail_sink_dir: Option<PathBuf>,
+    /// Sender of e-mails.
+    pub mail_from: String,
+    /// SMTP server, with credentials.
+    pub smtp_url: Option<Secret>,
+    /// SMS provider webhook.
+    pub sms_webhook_url: Option<url::Url>,
+    /// Web Push application server public key.
+    pub vapid_public_key: Option<String>,
+    /// Web Push private key.
+    pub vapid_private_key: Option<Secret>,
+    /// Web Push contact (`mailto:` or URL).
+    pub vapid_subject: Option<String>,
+}
+
+impl NotifyConfig {
+    pub(super) fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        let smtp_url = src.get("SMTP_URL").map(|raw| {
+            match url::Url::parse(raw) {
+                Ok(u) if matches!(u.scheme(), "smtp" | "smtps") => {}
+                _ => errors.push("SMTP_URL", "must be an smtp:// or smtps:// URL"),
+            }
+            Secret::new(raw)
+        });
+        Self {
+            smtp_url,
+            mail_sink_dir: src.get("MAIL_SINK_DIR").map(PathBuf::from),
+            mail_from: src
+                .get("MAIL_FROM")
+                .unwrap_or("HeartGuard <no-reply@heartguard.local>")
+                .to_owned(),
+            sms_webhook_url: http_url(src, "SMS_WEBHOOK_URL", errors),
+            vapid_public_key: src.get("VAPID_PUBLIC_KEY").map(str::to_owned),
+            vapid_private_key: src.get("VAPID_PRIVATE_KEY").map(Secret::new),
+            vapid_subject: src.get("VAPID_SUBJECT").map(str::to_owned),
+        }
+    }
+}
+
+/// Media storage. Reads `MEDIA_STORE_URL` (`file:///dir`, `s3://bucket/prefix`, `gs://bucket/prefix`;
+/// default a `media` folder in the data directory) and `MEDIA_MAX_FILE_SIZE_MB` (default 5, 1–100).
+#[derive(Clone, Debug)]
+pub struct MediaConfig {
+    /// Where uploads are stored; `None` means the data directory.
+    pub store_url: Option<url::Url>,
+    /// Upload size limit.
+    pub max_file_size_mb: u32,
+}
+
+impl MediaConfig {
+    pub(super) fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        let store_url = src
+            .get("MEDIA_STORE_URL")
+            .and_then(|raw| match url::Url::parse(raw) {
+                Ok(u) if matches!(u.scheme(), "file" | "s3" | "gs") => Some(u),
+                _ => {
+                    errors.push("MEDIA_STORE_URL", "must be a file://, s3:// or gs:// URL");
+                    None
+                }
+            });
+        Self {
+            store_url,
+            max_file_size_mb: parse_num(src, "MEDIA_MAX_FILE_SIZE_MB", 5, (1, 100), errors),
+        }
+    }
+}
+
+/// Telemetry storage. Reads `TELEMETRY_RETENTION_DAYS` (default 365, 1–3650): sample partitions older
+/// than that are dropped by the timeseries component's daily upkeep.
+#[derive(Clone, Debug)]
+pub struct TelemetryConfig {
+    /// Days of samples kept.
+    pub retention_days: i32,
+}
+
+impl TelemetryConfig {
+    pub(super) fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        Self {
+            retention_days: parse_num(src, "TELEMETRY_RETENTION_DAYS", 365, (1, 3650), errors),
+        }
+    }
+}
