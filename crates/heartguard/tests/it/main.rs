@@ -9,6 +9,7 @@ mod cli;
 mod consumers;
 mod demo_tenancy;
 mod devices;
+mod error_ids;
 mod events;
 mod fuzz_records;
 mod gateway;

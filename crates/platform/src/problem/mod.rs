@@ -3,6 +3,8 @@
 //! (`hg-http`) renders a [`Problem`] as the error envelope, and the admin panel as a page. Nothing here
 //! knows HTTP beyond status numbers.
 
+pub mod registry;
+
 use std::borrow::Cow;
 
 use serde::Serialize;
