@@ -131,6 +131,56 @@ impl Scope {
         }
     }
 
+    /// Whether the patients visible are bounded by the principal's own links (care teams,
+    /// caregiving, self) — a few hundred at most — rather than whole organizations.
+    pub fn patients_link_bounded(&self) -> bool {
+        !self.all && self.org_wide.is_empty()
+    }
+
+    /// Appends `AND (<patient of an org-wide organization>)` for a patient row aliased `p`: the
+    /// part of the scope an index on `(org_id, …)` serves (nothing for a superadmin).
+    pub fn push_org_wide_patients(&self, qb: &mut QueryBuilder<Postgres>, p: &str) {
+        if self.all {
+            return;
+        }
+        // One organization (the usual org_admin) as an equality: the page then comes in order
+        // from the `(org_id, person_name, id)` index, stopping after it.
+        match self.org_wide.as_slice() {
+            [org] => {
+                qb.push(format_args!(" and {p}.org_id = ")).push_bind(*org);
+            }
+            orgs => {
+                qb.push(format_args!(" and {p}.org_id = any("))
+                    .push_bind(orgs.to_vec())
+                    .push(")");
+            }
+        }
+    }
+
+    /// Appends `AND (<patient visible through the principal's links>)` — care teams, caregiving,
+    /// self — leaving out the org-wide organizations' patients (counted by
+    /// [`Scope::push_org_wide_patients`]). Returns false, appending nothing, when the principal
+    /// has no such links beyond the org-wide part.
+    pub fn push_linked_patients(&self, qb: &mut QueryBuilder<Postgres>, p: &str) -> bool {
+        if self.all {
+            return false;
+        }
+        let linked = Scope {
+            org_wide: Vec::new(),
+            ..self.clone()
+        };
+        if linked.user.is_none() && linked.patient.is_none() {
+            return false;
+        }
+        linked.push_patient_filter(qb, p);
+        if !self.org_wide.is_empty() {
+            qb.push(format_args!(" and not ({p}.org_id = any("))
+                .push_bind(self.org_wide.clone())
+                .push("))");
+        }
+        true
+    }
+
     /// Appends `AND (<organization row visible>)` for an organization row aliased `o`.
     pub fn push_organization_filter(&self, qb: &mut QueryBuilder<Postgres>, o: &str) {
         if self.all || self.all_organizations {

@@ -127,6 +127,17 @@ impl PageRequest {
         }
     }
 
+    /// Appends `order by … limit …` for one part of a union that an outer query pages with
+    /// [`PageRequest::push_order_limit`]: as many rows as that page and its offset can take.
+    pub fn push_order_limit_part(&self, qb: &mut sqlx::QueryBuilder<sqlx::Postgres>, id: &str) {
+        let dir = if self.sort.desc { "desc" } else { "asc" };
+        qb.push(format_args!(
+            " order by {} {dir}, {id} {dir} limit ",
+            self.sort.field.column
+        ))
+        .push_bind(self.offset.unwrap_or(0) + self.limit + 1);
+    }
+
     /// The total, when `page` (built by [`PageRequest::finish`]) already tells it: the last page of
     /// a list read from its start or from an offset inside it. Saves the count query for the
     /// common short list (a caregiver's patients, a team's members).

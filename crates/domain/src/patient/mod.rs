@@ -76,7 +76,22 @@ pub struct Filters {
     pub archived: bool,
 }
 
+/// Which part of the caller's scope a query covers (see [`list`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// All of it.
+    Whole,
+    /// The patients of the caller's org-wide organizations (or every patient: superadmin).
+    OrgWide,
+    /// The patients of the caller's links, outside those organizations.
+    Linked,
+}
+
 fn push_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters) {
+    push_part_filters(qb, caller, f, Part::Whole);
+}
+
+fn push_part_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters, part: Part) {
     if f.archived {
         qb.push(" and p.archived_at is not null");
         // Archived records are for those who administer them.
@@ -88,7 +103,13 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters) {
     } else {
         qb.push(" and p.archived_at is null");
     }
-    caller.scope.push_patient_filter(qb, "p");
+    match part {
+        Part::Whole => caller.scope.push_patient_filter(qb, "p"),
+        Part::OrgWide => caller.scope.push_org_wide_patients(qb, "p"),
+        Part::Linked => {
+            caller.scope.push_linked_patients(qb, "p");
+        }
+    }
     if let Some(org) = f.org {
         qb.push(" and p.org_id = ").push_bind(org);
     }
@@ -124,26 +145,54 @@ struct Counted<T> {
 }
 
 /// The patients the caller can see; the read is audited.
+///
+/// Two shapes, both driven by indexes:
+/// * a caller whose patients are bounded by their own links (care teams, caregiving, self) reads
+///   them all — a few hundred — sorted, and counts them in the same query;
+/// * a caller who sees whole organizations (org_admin, viewer, superadmin) reads the page from the
+///   `(org_id, person_name, id)` index, stopping after it, unioned with the page of their other
+///   links outside those organizations; the total adds the index-only count of the organizations'
+///   patients to the count of those links.
 pub async fn list(
     conn: &mut PgConnection,
     caller: &Caller,
     f: &Filters,
     page: &PageRequest,
 ) -> Result<Page<Patient>, RecordError> {
-    // When the caller's patients are bounded by their own links (care teams, caregiving, self) and
-    // the page starts at a known place, the page query counts them too: the rows are all read
-    // for the sort anyway, and the separate count would repeat the scope filter. Org-wide and
-    // global scopes keep the separate count, which can use an index instead of reading every row.
-    let window = page.after.is_none() && !caller.scope.all && caller.scope.org_wide.is_empty();
-    let mut qb = QueryBuilder::new(format!(
-        "select {COLUMNS}, {} as matched from patients p where true",
-        if window {
-            "count(*) over ()"
-        } else {
-            "0::bigint"
+    let linked_only = caller.scope.patients_link_bounded();
+    let window = page.after.is_none() && linked_only;
+    let mut qb = if linked_only {
+        let mut qb = QueryBuilder::new(format!(
+            "select {COLUMNS}, {} as matched from patients p where true",
+            if window {
+                "count(*) over ()"
+            } else {
+                "0::bigint"
+            }
+        ));
+        push_filters(&mut qb, caller, f);
+        qb
+    } else {
+        let mut qb = QueryBuilder::new(format!(
+            "select *, 0::bigint as matched from ((select {COLUMNS} from patients p where true"
+        ));
+        push_part_filters(&mut qb, caller, f, Part::OrgWide);
+        page.push_after(&mut qb, "p.id");
+        page.push_order_limit_part(&mut qb, "p.id");
+        qb.push(")");
+        let mut linked = QueryBuilder::new("");
+        if caller.scope.push_linked_patients(&mut linked, "p") {
+            qb.push(format!(
+                " union (select {COLUMNS} from patients p where true"
+            ));
+            push_part_filters(&mut qb, caller, f, Part::Linked);
+            page.push_after(&mut qb, "p.id");
+            page.push_order_limit_part(&mut qb, "p.id");
+            qb.push(")");
         }
-    ));
-    push_filters(&mut qb, caller, f);
+        qb.push(") p where true");
+        qb
+    };
     page.push_after(&mut qb, "p.id");
     page.push_order_limit(&mut qb, "p.id");
     let rows: Vec<Counted<Patient>> = qb.build_query_as().fetch_all(&mut *conn).await?;
@@ -157,10 +206,19 @@ pub async fn list(
         };
         (v, p.id)
     });
-    out.total = Some(match matched {
-        Some(n) => n,
-        None => page.total(&out, count(conn, caller, f)).await?,
-    });
+    // Counting every patient of the installation (a superadmin's unfiltered list) would read them
+    // all on every page: the total is given only when the page itself tells it (spec/03: "when
+    // cheap").
+    let everything = caller.scope.all
+        && f.org.is_none()
+        && f.risk_level.is_none()
+        && f.care_team.is_none()
+        && f.q.is_none();
+    out.total = match matched {
+        Some(n) => Some(n),
+        None if everything => page.total_if_known(&out),
+        None => Some(page.total(&out, count(conn, caller, f)).await?),
+    };
     let ids: Vec<Uuid> = out.items.iter().map(|p| p.id).collect();
     caller
         .audit(Action::PatientList)
@@ -172,14 +230,26 @@ pub async fn list(
     Ok(out)
 }
 
-/// How many patients the caller can see with `f`.
+/// How many patients the caller can see with `f` (see [`list`] for the two shapes).
 pub async fn count(
     conn: &mut PgConnection,
     caller: &Caller,
     f: &Filters,
 ) -> Result<i64, RecordError> {
-    let mut qb = QueryBuilder::new("select count(*) from patients p where true");
-    push_filters(&mut qb, caller, f);
+    if caller.scope.patients_link_bounded() {
+        let mut qb = QueryBuilder::new("select count(*) from patients p where true");
+        push_filters(&mut qb, caller, f);
+        return Ok(qb.build_query_scalar().fetch_one(conn).await?);
+    }
+    let mut qb = QueryBuilder::new("select (select count(*) from patients p where true");
+    push_part_filters(&mut qb, caller, f, Part::OrgWide);
+    qb.push(")");
+    let mut linked = QueryBuilder::new("");
+    if caller.scope.push_linked_patients(&mut linked, "p") {
+        qb.push(" + (select count(*) from patients p where true");
+        push_part_filters(&mut qb, caller, f, Part::Linked);
+        qb.push(")");
+    }
     Ok(qb.build_query_scalar().fetch_one(conn).await?)
 }
 

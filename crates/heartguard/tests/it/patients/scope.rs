@@ -216,3 +216,55 @@ pub(super) async fn no_answer_tells_that_an_email_is_a_patient_of_another_organi
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["patient"]["id"], theirs.to_string());
 }
+
+#[tokio::test]
+pub(super) async fn an_org_admin_who_is_also_a_caregiver_sees_each_patient_once() {
+    let w = world().await;
+    let pool = &w.app.db.pool;
+    // The admin of ORG-A also cares for a patient of ORG-B, and for one of their own organization.
+    let admin: Uuid =
+        sqlx::query_scalar("select id from users where email = 'admin.a@example.org'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    fixtures::caregiver_link(pool, w.org_b, w.pb, admin, false).await;
+    fixtures::caregiver_link(pool, w.org_a, w.p1, admin, false).await;
+    let token = w.app.token_for(admin).await;
+    let own: i64 = sqlx::query_scalar(
+        "select count(*) from patients where org_id = $1 and archived_at is null",
+    )
+    .bind(w.org_a)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let expected = own as usize + 1;
+    for limit in [1, 2, 50] {
+        let mut seen = Vec::new();
+        let mut path = format!("/patients?limit={limit}");
+        loop {
+            let (status, page) = w.get(&path, &token).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["meta"]["total"], expected, "{path}");
+            seen.extend(
+                page["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["id"].as_str().unwrap().to_owned()),
+            );
+            match page["meta"]["next_cursor"].as_str() {
+                Some(c) => path = format!("/patients?limit={limit}&cursor={c}"),
+                None => break,
+            }
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "no patient twice: {seen:?}");
+        assert_eq!(seen.len(), expected);
+        assert!(
+            seen.contains(&w.pb.to_string()),
+            "the other organization's cared-for patient"
+        );
+    }
+}
