@@ -3,11 +3,11 @@
 //! belong to. org_admins manage teams; the organization's members can read them.
 
 use chrono::{DateTime, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -131,13 +131,13 @@ pub async fn get(
 
 /// Creates a team.
 pub async fn create(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: Uuid,
     name: &str,
 ) -> Result<CareTeam, RecordError> {
     let name = required_text("name", name, 160)?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     readable_org(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
     let id: Uuid =
@@ -160,7 +160,7 @@ pub async fn create(
 
 /// Renames a team.
 pub async fn rename(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: OrgId,
     id: CareTeamId,
@@ -169,7 +169,7 @@ pub async fn rename(
     let org: Uuid = org.into();
     let id: Uuid = id.into();
     let name = required_text("name", name, 160)?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(id)).await?;
     require_admin(caller, org)?;
     sqlx::query("update care_teams set name = $2 where id = $1")
@@ -191,14 +191,14 @@ pub async fn rename(
 
 /// Deletes a team (its member and patient links go with it; the patients stay).
 pub async fn delete(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: OrgId,
     id: CareTeamId,
 ) -> Result<(), RecordError> {
     let org: Uuid = org.into();
     let id: Uuid = id.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let team = get(&mut tx, caller, OrgId(org), CareTeamId(id)).await?;
     require_admin(caller, org)?;
     sqlx::query("delete from care_teams where id = $1")
@@ -263,7 +263,7 @@ pub async fn members(
 
 /// Adds an organization member to a team with a team role.
 pub async fn add_member(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: OrgId,
     team: CareTeamId,
@@ -273,7 +273,7 @@ pub async fn add_member(
     let org: Uuid = org.into();
     let team: Uuid = team.into();
     let user: Uuid = user.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let role = catalog_code(&mut tx, "team_member_roles", "role", role).await?;
@@ -313,7 +313,7 @@ pub async fn add_member(
 
 /// Changes a team member's role.
 pub async fn set_member_role(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: OrgId,
     team: CareTeamId,
@@ -323,7 +323,7 @@ pub async fn set_member_role(
     let org: Uuid = org.into();
     let team: Uuid = team.into();
     let user: Uuid = user.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let role = catalog_code(&mut tx, "team_member_roles", "role", role).await?;
@@ -348,7 +348,7 @@ pub async fn set_member_role(
 
 /// Removes a member from a team.
 pub async fn remove_member(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: OrgId,
     team: CareTeamId,
@@ -357,7 +357,7 @@ pub async fn remove_member(
     let org: Uuid = org.into();
     let team: Uuid = team.into();
     let user: Uuid = user.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     team_member(&mut tx, team, user).await?;
@@ -417,7 +417,7 @@ pub async fn patients(
 
 /// Puts a patient of the organization in a team.
 pub async fn add_patient(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: OrgId,
     team: CareTeamId,
@@ -426,7 +426,7 @@ pub async fn add_patient(
     let org: Uuid = org.into();
     let team: Uuid = team.into();
     let patient: Uuid = patient.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let exists: bool = sqlx::query_scalar("select exists(select 1 from patients where id = $1 and org_id = $2 and archived_at is null)")
@@ -459,7 +459,7 @@ pub async fn add_patient(
 
 /// Takes a patient out of a team.
 pub async fn remove_patient(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: OrgId,
     team: CareTeamId,
@@ -468,7 +468,7 @@ pub async fn remove_patient(
     let org: Uuid = org.into();
     let team: Uuid = team.into();
     let patient: Uuid = patient.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let removed =

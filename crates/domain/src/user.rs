@@ -5,12 +5,13 @@
 //! or lose the role.
 
 use chrono::{DateTime, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::auth::{OrgRole, Role};
+use hg_platform::cache::Cache;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -265,12 +266,12 @@ pub struct ProfilePatch<'a> {
 
 /// Edits a profile: the user themself or a superadmin.
 pub async fn update_profile(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
     patch: ProfilePatch<'_>,
 ) -> Result<User, RecordError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, id).await?;
     if id != caller.id() && !caller.is_superadmin() {
         return Err(RecordError::Forbidden(
@@ -375,7 +376,8 @@ fn require_superadmin(caller: &Caller) -> Result<(), RecordError> {
 
 /// Sets a user's account status (superadmin). Blocking ends the user's sessions at once.
 pub async fn set_status(
-    platform: &Platform,
+    db: &PgPool,
+    cache: &dyn Cache,
     caller: &Caller,
     id: Uuid,
     status: &str,
@@ -387,7 +389,7 @@ pub async fn set_status(
         .ok_or_else(|| {
             RecordError::invalid("status", format!("must be one of {}", STATUSES.join(", ")))
         })?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = full(&mut tx, caller, id).await?;
     require_superadmin(caller)?;
     lock_superadmins(&mut tx).await?;
@@ -407,7 +409,7 @@ pub async fn set_status(
         .execute(&mut *tx)
         .await?;
     if status == "blocked" {
-        sessions::revoke_all(&mut tx, platform, Subject::Staff(id), None, "blocked")
+        sessions::revoke_all(&mut tx, cache, Subject::Staff(id), None, "blocked")
             .await
             .map_err(|_| RecordError::Unavailable)?;
     }
@@ -419,14 +421,15 @@ pub async fn set_status(
         .await?;
     let user = get(&mut tx, caller, id).await?;
     tx.commit().await?;
-    organization::revoke(platform, id).await?;
+    organization::revoke(cache, id).await?;
     Ok(user)
 }
 
 /// Replaces a user's global roles (superadmin). The user's tokens are revoked so the change applies
 /// at their next request.
 pub async fn set_roles(
-    platform: &Platform,
+    db: &PgPool,
+    cache: &dyn Cache,
     caller: &Caller,
     id: Uuid,
     roles: &[String],
@@ -444,7 +447,7 @@ pub async fn set_roles(
             wanted.push(role);
         }
     }
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = full(&mut tx, caller, id).await?;
     require_superadmin(caller)?;
     lock_superadmins(&mut tx).await?;
@@ -478,6 +481,6 @@ pub async fn set_roles(
         .await?;
     let user = get(&mut tx, caller, id).await?;
     tx.commit().await?;
-    organization::revoke(platform, id).await?;
+    organization::revoke(cache, id).await?;
     Ok(user)
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hg_domain::identity::mail;
+use hg_domain::identity::{Identity, mail};
 use hg_platform::events::{Consumer, ConsumerError, ConsumerSpec, EventMessage};
 use hg_platform::mail::{DirMailer, Mailer};
 use hg_platform::{Component, Platform};
@@ -30,7 +30,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
             Some(mailer) => {
                 tracing::info!(transport = mailer.kind(), "account e-mails are sent");
                 started.consumers.push(Arc::new(AccountMail {
-                    platform: platform.clone(),
+                    identity: Identity::of(platform),
                     mailer,
                 }));
             }
@@ -53,7 +53,7 @@ pub fn mailer(platform: &Platform) -> Option<Arc<dyn Mailer>> {
 
 /// Turns account-mail events into e-mails.
 pub struct AccountMail {
-    platform: Platform,
+    identity: Identity,
     mailer: Arc<dyn Mailer>,
 }
 
@@ -70,7 +70,7 @@ impl Consumer for AccountMail {
     ) -> Result<(), ConsumerError> {
         let outcome = mail::deliver(
             conn,
-            &self.platform,
+            &self.identity,
             self.mailer.as_ref(),
             &event.event_type,
             &event.data,

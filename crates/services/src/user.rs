@@ -165,7 +165,7 @@ async fn update_me(
     Payload(b): Payload<ProfilePatch>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        user::update_profile(&p, &caller, caller.id(), b.domain()).await?,
+        user::update_profile(&p.db, &caller, caller.id(), b.domain()).await?,
     ))
 }
 
@@ -199,7 +199,7 @@ async fn update(
     Payload(b): Payload<ProfilePatch>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        user::update_profile(&p, &caller, id, b.domain()).await?,
+        user::update_profile(&p.db, &caller, id, b.domain()).await?,
     ))
 }
 
@@ -225,7 +225,7 @@ async fn set_status(
     Payload(b): Payload<Status>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        user::set_status(&p, &caller, id, &b.status).await?,
+        user::set_status(&p.db, p.cache.as_ref(), &caller, id, &b.status).await?,
     ))
 }
 
@@ -251,7 +251,7 @@ async fn set_roles(
     Payload(b): Payload<Roles>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        user::set_roles(&p, &caller, id, &b.roles).await?,
+        user::set_roles(&p.db, p.cache.as_ref(), &caller, id, &b.roles).await?,
     ))
 }
 

@@ -1,6 +1,7 @@
 //! Bindings of a stream to an external time-series store, with their tags (org admins).
 
 use super::*;
+use sqlx::PgPool;
 
 /// A binding of a stream to an external time-series store.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -100,7 +101,7 @@ pub(super) fn check_tag(key: &str, value: &str) -> Result<(), RecordError> {
 
 /// Binds a stream to an external store (org_admins).
 pub async fn add_binding(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     stream_id: Uuid,
     new: NewBinding<'_>,
@@ -112,7 +113,7 @@ pub async fn add_binding(
     for (k, v) in new.tags {
         check_tag(k, v)?;
     }
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     let id: Uuid = sqlx::query_scalar(
         "insert into timeseries_binding (org_id, stream_id, influx_org, bucket, measurement, retention_hint)
@@ -150,7 +151,7 @@ pub async fn add_binding(
 
 /// Sets (creates or replaces) one tag of a binding.
 pub async fn set_tag(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     stream_id: StreamId,
     id: BindingId,
@@ -163,7 +164,7 @@ pub async fn set_tag(
         RecordError::Invalid { problem, .. } => RecordError::invalid("key", problem),
         other => other,
     })?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     binding(&mut tx, stream_id, id).await?;
     sqlx::query(
@@ -189,7 +190,7 @@ pub async fn set_tag(
 
 /// Removes one tag of a binding.
 pub async fn remove_tag(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     stream_id: StreamId,
     id: BindingId,
@@ -197,7 +198,7 @@ pub async fn remove_tag(
 ) -> Result<(), RecordError> {
     let stream_id: Uuid = stream_id.into();
     let id: Uuid = id.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     binding(&mut tx, stream_id, id).await?;
     let removed =
@@ -223,14 +224,14 @@ pub async fn remove_tag(
 
 /// Deletes a binding (the stream's data stays; only the mirror configuration goes).
 pub async fn delete_binding(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     stream_id: StreamId,
     id: BindingId,
 ) -> Result<(), RecordError> {
     let stream_id: Uuid = stream_id.into();
     let id: Uuid = id.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     binding(&mut tx, stream_id, id).await?;
     sqlx::query("delete from timeseries_binding where id = $1")

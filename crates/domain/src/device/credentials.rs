@@ -1,6 +1,7 @@
 //! Device credentials: issued or rotated by org admins, shown once, stored hashed; telemetry presents them.
 
 use super::*;
+use sqlx::PgPool;
 
 /// A device credential, shown once: `Authorization: Device <credential>` on telemetry.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -13,11 +14,11 @@ pub struct Credential {
 
 /// Issues (or rotates: the old one stops working) the device's credential.
 pub async fn rotate_credential(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
 ) -> Result<Credential, RecordError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let d = administered(&mut tx, caller, id).await?;
     if !d.active {
         return Err(RecordError::Unprocessable {

@@ -8,12 +8,12 @@
 //! devices of the patients one can see).
 
 use chrono::{DateTime, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::auth::PrincipalKind;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -227,14 +227,14 @@ pub struct NewDevice<'a> {
 
 /// Registers a device in an organization the caller administers.
 pub async fn create(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     new: NewDevice<'_>,
 ) -> Result<Device, RecordError> {
     let serial = check_serial(new.serial)?;
     let brand = optional_text("brand", new.brand, 80)?;
     let model = optional_text("model", new.model, 80)?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     if !caller.administers(new.org_id) {
         let member = caller.scope.member_orgs.contains(&new.org_id);
         return Err(if member {
@@ -281,12 +281,12 @@ pub struct DevicePatch<'a> {
 
 /// Edits a device: owner, type, activation (org_admins).
 pub async fn update(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
     patch: DevicePatch<'_>,
 ) -> Result<Device, RecordError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = administered(&mut tx, caller, id).await?;
     let brand = patch
         .brand
@@ -334,8 +334,8 @@ pub async fn update(
 }
 
 /// Archives a device, closing its open streams.
-pub async fn archive(platform: &Platform, caller: &Caller, id: Uuid) -> Result<(), RecordError> {
-    let mut tx = platform.db.begin().await?;
+pub async fn archive(db: &PgPool, caller: &Caller, id: Uuid) -> Result<(), RecordError> {
+    let mut tx = db.begin().await?;
     let d = administered(&mut tx, caller, id).await?;
     sqlx::query("update signal_streams set ended_at = greatest(now(), started_at + interval '1 millisecond') where device_id = $1 and ended_at is null")
         .bind(id)

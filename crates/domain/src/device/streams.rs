@@ -1,6 +1,7 @@
 //! Signal streams of a device: opened and closed by org admins and the patient's care team, at most one open per device and signal type.
 
 use super::*;
+use sqlx::PgPool;
 
 /// A signal stream.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -127,7 +128,7 @@ pub struct NewStream<'a> {
 
 /// Opens a stream on an active device (one open stream per device and signal type).
 pub async fn open_stream(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     device: Uuid,
     new: NewStream<'_>,
@@ -139,7 +140,7 @@ pub async fn open_stream(
             "must be greater than 0 and at most 10000",
         ));
     }
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let d = get(&mut tx, caller, device).await?;
     if !d.active {
         return Err(RecordError::Unprocessable {
@@ -184,12 +185,12 @@ pub async fn open_stream(
 
 /// Closes an open stream at `ended_at` (default now).
 pub async fn close_stream(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
     ended_at: Option<DateTime<Utc>>,
 ) -> Result<Stream, RecordError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let s = stream(&mut tx, caller, id).await?;
     may_manage_streams(&mut tx, caller, s.org_id, s.patient_id).await?;
     if !s.open {

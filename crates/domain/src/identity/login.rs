@@ -7,10 +7,10 @@ use hg_platform::audit::Action;
 use std::time::Duration;
 
 use chrono::Utc;
-use hg_platform::Platform;
 use hg_platform::audit::{ActorType, AuditEntry};
 use serde_json::json;
 
+use super::Identity;
 use super::accounts::{self, Account, AccountKind};
 use super::sessions::{self, Session, Subject};
 use super::{AuthError, RequestMeta, throttle, totp};
@@ -24,12 +24,12 @@ pub struct Credentials<'a> {
 }
 
 /// Counts an attempt from the client's address; refuses past `LOGIN_RATE_PER_MINUTE`.
-pub async fn limit_attempts(platform: &Platform, meta: &RequestMeta) -> Result<(), AuthError> {
+pub async fn limit_attempts(ctx: &Identity, meta: &RequestMeta) -> Result<(), AuthError> {
     let Some(ip) = meta.ip else {
         return Ok(());
     };
-    let limit = i64::from(platform.settings.auth.login_rate_per_minute);
-    match platform
+    let limit = i64::from(ctx.settings.login_rate_per_minute);
+    match ctx
         .cache
         .incr(&format!("auth:attempts:{ip}"), Duration::from_secs(60))
         .await
@@ -48,20 +48,20 @@ pub async fn limit_attempts(platform: &Platform, meta: &RequestMeta) -> Result<(
 
 /// Signs a staff user in.
 pub async fn staff(
-    platform: &Platform,
+    ctx: &Identity,
     creds: Credentials<'_>,
     meta: &RequestMeta,
 ) -> Result<Session, AuthError> {
-    sign_in(platform, AccountKind::Staff, creds, meta).await
+    sign_in(ctx, AccountKind::Staff, creds, meta).await
 }
 
 /// Signs a patient in.
 pub async fn patient(
-    platform: &Platform,
+    ctx: &Identity,
     creds: Credentials<'_>,
     meta: &RequestMeta,
 ) -> Result<Session, AuthError> {
-    sign_in(platform, AccountKind::Patient, creds, meta).await
+    sign_in(ctx, AccountKind::Patient, creds, meta).await
 }
 
 fn actor(kind: AccountKind) -> ActorType {
@@ -72,15 +72,15 @@ fn actor(kind: AccountKind) -> ActorType {
 }
 
 async fn sign_in(
-    platform: &Platform,
+    ctx: &Identity,
     kind: AccountKind,
     creds: Credentials<'_>,
     meta: &RequestMeta,
 ) -> Result<Session, AuthError> {
-    limit_attempts(platform, meta).await?;
-    let cfg = &platform.settings.auth;
+    limit_attempts(ctx, meta).await?;
+    let cfg = &ctx.settings;
     let email = creds.email.trim();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let account = accounts::by_email(&mut tx, kind, email)
         .await?
         .filter(|a| a.password_hash.is_some());
@@ -154,7 +154,7 @@ async fn sign_in(
             tx.commit().await?;
             return Err(AuthError::TotpRequired);
         };
-        if totp::accept_code(&mut tx, platform, &account, code)
+        if totp::accept_code(&mut tx, ctx, &account, code)
             .await?
             .is_none()
         {
@@ -185,7 +185,7 @@ async fn sign_in(
         AccountKind::Staff => Subject::Staff(account.id),
         AccountKind::Patient => Subject::Patient(account.id),
     };
-    let session = sessions::open(&mut tx, platform, subject, amr, meta).await?;
+    let session = sessions::open(&mut tx, ctx, subject, amr, meta).await?;
     AuditEntry::new(actor(kind), Action::LoginSuccess)
         .actor(Some(account.id), account.email.clone())
         .entity_maybe("session", session.claims.fid)

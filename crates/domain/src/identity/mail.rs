@@ -8,7 +8,6 @@
 //! the older link of the same e-mail stops working.
 
 use chrono::{Duration, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::audit::{ActorType, AuditEntry};
 use hg_platform::mail::{MailMessage, Mailer};
@@ -17,6 +16,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::Identity;
 use super::accounts::{self, AccountKind};
 use super::{AuthError, opaque_token};
 
@@ -37,22 +37,6 @@ pub const EVENT_TYPES: &[&str] = &[
     REGISTRATION_ATTEMPTED,
     INVITED,
 ];
-
-/// The public base URL links in e-mails point to.
-pub fn public_base(platform: &Platform) -> String {
-    platform
-        .settings
-        .backend
-        .https_url
-        .as_ref()
-        .map(|u| u.as_str().trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| {
-            format!(
-                "http://127.0.0.1:{}",
-                platform.settings.http.port(hg_platform::Component::Admin)
-            )
-        })
-}
 
 /// `user` or `patient`, as events name account kinds.
 pub fn kind_code(kind: AccountKind) -> &'static str {
@@ -117,7 +101,7 @@ fn lang(locale: Option<&str>) -> Lang {
 /// new one.
 pub async fn deliver(
     conn: &mut PgConnection,
-    platform: &Platform,
+    ctx: &Identity,
     mailer: &dyn Mailer,
     event_type: &str,
     data: &Value,
@@ -134,7 +118,7 @@ pub async fn deliver(
             let Some(kind) = kind_of(&e.account) else {
                 return bad("a known account kind");
             };
-            password_reset(conn, platform, mailer, kind, &e.email).await
+            password_reset(conn, ctx, mailer, kind, &e.email).await
         }
         VERIFICATION => {
             let Ok(p) = ByPrincipal::deserialize(data) else {
@@ -143,19 +127,19 @@ pub async fn deliver(
             let Some(kind) = kind_of(&p.principal_type) else {
                 return bad("a known principal type");
             };
-            verification(conn, platform, mailer, kind, p.principal_id).await
+            verification(conn, ctx, mailer, kind, p.principal_id).await
         }
         REGISTRATION_ATTEMPTED => {
             let Ok(e) = ByEmail::deserialize(data) else {
                 return bad("account and email");
             };
-            registration_attempted(platform, mailer, &e.email).await
+            registration_attempted(ctx, mailer, &e.email).await
         }
         INVITED => {
             let Ok(i) = ByInvitation::deserialize(data) else {
                 return bad("an invitation id");
             };
-            invitation(conn, platform, mailer, i.invitation_id).await
+            invitation(conn, ctx, mailer, i.invitation_id).await
         }
         _ => bad("a known type"),
     }
@@ -256,7 +240,7 @@ async fn audit_sent(
 
 async fn password_reset(
     conn: &mut PgConnection,
-    platform: &Platform,
+    ctx: &Identity,
     mailer: &dyn Mailer,
     kind: AccountKind,
     email: &str,
@@ -268,7 +252,7 @@ async fn password_reset(
         return Ok(Outcome::Nothing);
     }
     let to = account.email.clone().unwrap_or_else(|| email.to_owned());
-    let ttl_min = platform.settings.auth.password_reset_ttl_minutes;
+    let ttl_min = ctx.settings.password_reset_ttl_minutes;
     let (token, _) = new_link(
         conn,
         kind,
@@ -277,7 +261,7 @@ async fn password_reset(
         Duration::minutes(i64::from(ttl_min)),
     )
     .await?;
-    let link = format!("{}/reset-password?token={token}", public_base(platform));
+    let link = format!("{}/reset-password?token={token}", ctx.public_base);
     let (subject, text) = match lang(locale_of(conn, kind, account.id).await?.as_deref()) {
         Lang::Es => (
             "Restablece tu contraseña de HeartGuard".to_owned(),
@@ -308,7 +292,7 @@ async fn password_reset(
 
 async fn verification(
     conn: &mut PgConnection,
-    platform: &Platform,
+    ctx: &Identity,
     mailer: &dyn Mailer,
     kind: AccountKind,
     id: Uuid,
@@ -334,7 +318,7 @@ async fn verification(
     let Some((false, Some(to), name, org)) = row else {
         return Ok(Outcome::Nothing);
     };
-    let hours = platform.settings.auth.email_verification_ttl_hours;
+    let hours = ctx.settings.email_verification_ttl_hours;
     let (token, _) = new_link(
         conn,
         kind,
@@ -343,7 +327,7 @@ async fn verification(
         Duration::hours(i64::from(hours)),
     )
     .await?;
-    let link = format!("{}/verify-email?token={token}", public_base(platform));
+    let link = format!("{}/verify-email?token={token}", ctx.public_base);
     let (subject, text) = match lang(locale_of(conn, kind, id).await?.as_deref()) {
         Lang::Es => (
             "Confirma tu correo para HeartGuard".to_owned(),
@@ -364,11 +348,11 @@ async fn verification(
 }
 
 async fn registration_attempted(
-    platform: &Platform,
+    ctx: &Identity,
     mailer: &dyn Mailer,
     email: &str,
 ) -> Result<Outcome, AuthError> {
-    let base = public_base(platform);
+    let base = &ctx.public_base;
     let text = format!(
         "Hola:\n\nAlguien intentó registrarse en HeartGuard con esta dirección, que ya tiene una cuenta.\nSi fuiste tú, inicia sesión, o restablece tu contraseña si no la recuerdas: {base}/forgot-password\nSi no fuiste tú, no tienes que hacer nada.\n\n---\n\nHello,\n\nSomeone tried to register with HeartGuard using this address, which already has an account.\nIf it was you, sign in, or reset your password if you do not remember it: {base}/forgot-password\nIf it was not you, there is nothing to do.\n"
     );
@@ -394,7 +378,7 @@ struct InvitationMail {
 
 async fn invitation(
     conn: &mut PgConnection,
-    platform: &Platform,
+    ctx: &Identity,
     mailer: &dyn Mailer,
     id: Uuid,
 ) -> Result<Outcome, AuthError> {
@@ -417,7 +401,7 @@ async fn invitation(
         .bind(digest)
         .execute(&mut *conn)
         .await?;
-    let link = format!("{}/accept-invitation?token={token}", public_base(platform));
+    let link = format!("{}/accept-invitation?token={token}", ctx.public_base);
     let who = inv.inviter.as_deref().unwrap_or("HeartGuard");
     let until = inv.expires_at.format("%Y-%m-%d %H:%M UTC");
     let text = format!(

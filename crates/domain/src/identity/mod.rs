@@ -21,6 +21,50 @@ use sha2::{Digest, Sha256};
 
 pub use errors::AuthError;
 
+/// What the identity flows need, and nothing else of the platform: the database, the cache
+/// (deny-lists, attempt limits), the token keys, the identity settings and where the links of
+/// e-mails point. The auth component builds it once; the notification component's account-mail
+/// consumer too.
+#[derive(Clone)]
+pub struct Identity {
+    /// PostgreSQL.
+    pub db: sqlx::PgPool,
+    /// Redis or the in-process cache.
+    pub cache: std::sync::Arc<dyn hg_platform::cache::Cache>,
+    /// Token keys (signing needs the private key).
+    pub tokens: Option<std::sync::Arc<hg_platform::auth::TokenKeys>>,
+    /// Lifetimes, limits, lockout, registration and two-factor settings.
+    pub settings: hg_platform::config::AuthConfig,
+    /// The public base URL links in e-mails point to (`BACKEND_HTTPS_URL`, else the local admin
+    /// component).
+    pub public_base: String,
+}
+
+impl Identity {
+    /// The identity context of `platform`.
+    pub fn of(platform: &hg_platform::Platform) -> Self {
+        let public_base = platform
+            .settings
+            .backend
+            .https_url
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| {
+                format!(
+                    "http://127.0.0.1:{}",
+                    platform.settings.http.port(hg_platform::Component::Admin)
+                )
+            });
+        Self {
+            db: platform.db.clone(),
+            cache: platform.cache.clone(),
+            tokens: platform.tokens.clone(),
+            settings: platform.settings.auth.clone(),
+            public_base,
+        }
+    }
+}
+
 pub use hg_platform::audit::RequestMeta;
 
 /// A new opaque secret (256 random bits, base64url) and the SHA-256 digest that is stored instead.

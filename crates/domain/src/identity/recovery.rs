@@ -3,7 +3,6 @@
 //! digests; the e-mails themselves go out through outbox events the notifier consumes.
 
 use chrono::{DateTime, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::audit::{ActorType, AuditEntry};
 use hg_platform::auth;
@@ -12,6 +11,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::Identity;
 use super::accounts::{self, AccountKind};
 use super::sessions::{self, Subject, actor_type};
 use super::{AuthError, RequestMeta, login, mail, policy, token_digest};
@@ -53,14 +53,14 @@ pub async fn request_verification(
 
 /// Changes the password of a signed-in account, ending its other sessions.
 pub async fn change_password(
-    platform: &Platform,
+    ctx: &Identity,
     subject: Subject,
     current_family: Option<Uuid>,
     current: &str,
     new: &str,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let account = accounts::by_id(&mut tx, subject_kind(subject), subject.id())
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
@@ -72,7 +72,7 @@ pub async fn change_password(
     }
     let stored = account.password_hash.as_deref().unwrap_or_default();
     if password::check_blocking(current, stored).await == Check::Mismatch {
-        let cfg = &platform.settings.auth;
+        let cfg = &ctx.settings;
         accounts::record_failure(
             &mut tx,
             subject_kind(subject),
@@ -100,7 +100,14 @@ pub async fn change_password(
         .await
         .map_err(|_| AuthError::NotConfigured("password hashing"))?;
     accounts::set_password(&mut tx, subject_kind(subject), subject.id(), &hash).await?;
-    sessions::revoke_all(&mut tx, platform, subject, current_family, "password").await?;
+    sessions::revoke_all(
+        &mut tx,
+        ctx.cache.as_ref(),
+        subject,
+        current_family,
+        "password",
+    )
+    .await?;
     AuditEntry::new(actor_type(subject), Action::PasswordChange)
         .actor(Some(subject.id()), account.email.clone())
         .org(account.org_id)
@@ -115,14 +122,14 @@ pub async fn change_password(
 /// event and one audit entry — so neither the answer nor its time tells: whether there is an
 /// account to mail a link to is found out where the e-mail is sent (`identity::mail`).
 pub async fn forgot_password(
-    platform: &Platform,
+    ctx: &Identity,
     kind: AccountKind,
     email: &str,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    login::limit_attempts(platform, meta).await?;
+    login::limit_attempts(ctx, meta).await?;
     let email = email.trim();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     enqueue(
         &mut tx,
         NewEvent {
@@ -194,12 +201,12 @@ async fn spend_link(
 
 /// Sets a new password with a reset link; ends every session of the account.
 pub async fn reset_password(
-    platform: &Platform,
+    ctx: &Identity,
     token: &str,
     new: &str,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let subject = spend_link(&mut tx, "password_reset", token).await?;
     let account = accounts::by_id(&mut tx, subject_kind(subject), subject.id())
         .await?
@@ -210,8 +217,8 @@ pub async fn reset_password(
         .await
         .map_err(|_| AuthError::NotConfigured("password hashing"))?;
     accounts::set_password(&mut tx, subject_kind(subject), subject.id(), &hash).await?;
-    sessions::revoke_all(&mut tx, platform, subject, None, "password").await?;
-    auth::revoke_all_before_now(platform.cache.as_ref(), subject.id()).await?;
+    sessions::revoke_all(&mut tx, ctx.cache.as_ref(), subject, None, "password").await?;
+    auth::revoke_all_before_now(ctx.cache.as_ref(), subject.id()).await?;
     AuditEntry::new(actor_type(subject), Action::PasswordReset)
         .actor(Some(subject.id()), account.email.clone())
         .org(account.org_id)
@@ -224,11 +231,11 @@ pub async fn reset_password(
 
 /// Confirms an e-mail address with a verification link; a pending staff account becomes active.
 pub async fn verify_email(
-    platform: &Platform,
+    ctx: &Identity,
     token: &str,
     meta: &RequestMeta,
 ) -> Result<Subject, AuthError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let subject = spend_link(&mut tx, "email_verification", token).await?;
     match subject {
         Subject::Staff(id) => {
@@ -265,11 +272,11 @@ pub async fn verify_email(
 
 /// Sends a new verification link to a signed-in account whose address is not verified yet.
 pub async fn resend_verification(
-    platform: &Platform,
+    ctx: &Identity,
     subject: Subject,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let verified: Option<(bool, bool)> = match subject {
         Subject::Staff(id) => {
             sqlx::query_as(

@@ -5,16 +5,17 @@
 
 use hg_platform::audit::Action;
 use hg_platform::auth::Role;
+use hg_platform::cache::Cache;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::{ActorType, AuditEntry};
 use hg_platform::auth::{self, Claims, NewToken, PrincipalKind};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::Identity;
 use super::accounts::{self, AccountKind};
 use super::{AuthError, RequestMeta, opaque_token, token_digest};
 
@@ -59,12 +60,12 @@ pub struct Session {
 /// Signs an access token for `subject` with its current roles and memberships.
 async fn access_token(
     conn: &mut PgConnection,
-    platform: &Platform,
+    ctx: &Identity,
     subject: Subject,
     family: Uuid,
     amr: Vec<String>,
 ) -> Result<(String, Claims), AuthError> {
-    let keys = platform
+    let keys = ctx
         .tokens
         .as_ref()
         .ok_or(AuthError::NotConfigured("JWT_PRIVATE_KEY_FILE"))?;
@@ -73,7 +74,7 @@ async fn access_token(
             let mut roles = accounts::global_roles(conn, id).await?;
             // REQUIRE_2FA_SUPERADMIN: without a TOTP code in this session the role is not granted;
             // the account can still enroll (2fa endpoints need no role) and sign in again.
-            if platform.settings.auth.require_2fa_superadmin && !amr.iter().any(|m| m == "otp") {
+            if ctx.settings.require_2fa_superadmin && !amr.iter().any(|m| m == "otp") {
                 roles.retain(|r| r != Role::Superadmin.code());
             }
             let orgs: BTreeMap<Uuid, String> = accounts::memberships(conn, id)
@@ -148,12 +149,12 @@ fn ipnet_of(ip: std::net::IpAddr) -> sqlx::types::ipnet::IpNet {
 /// Opens a new session (a new refresh family) for `subject`, inside the caller's transaction.
 pub async fn open(
     conn: &mut PgConnection,
-    platform: &Platform,
+    ctx: &Identity,
     subject: Subject,
     amr: Vec<String>,
     meta: &RequestMeta,
 ) -> Result<Session, AuthError> {
-    let cfg = &platform.settings.auth;
+    let cfg = &ctx.settings;
     let family = Uuid::now_v7();
     let family_expires = Utc::now() + Duration::days(i64::from(cfg.refresh_max_days));
     let (_, refresh) = insert_refresh(
@@ -166,7 +167,7 @@ pub async fn open(
         meta,
     )
     .await?;
-    let (access, claims) = access_token(conn, platform, subject, family, amr).await?;
+    let (access, claims) = access_token(conn, ctx, subject, family, amr).await?;
     Ok(Session {
         tokens: Tokens {
             access_token: access,
@@ -193,7 +194,7 @@ struct RefreshRow {
 /// Revokes every refresh token of `family` that is still live, and its access tokens.
 pub async fn revoke_family(
     conn: &mut PgConnection,
-    platform: &Platform,
+    cache: &dyn Cache,
     family: Uuid,
     reason: &str,
 ) -> Result<(), AuthError> {
@@ -205,14 +206,14 @@ pub async fn revoke_family(
     .bind(reason)
     .execute(conn)
     .await?;
-    auth::deny_family(platform.cache.as_ref(), family).await?;
+    auth::deny_family(cache, family).await?;
     Ok(())
 }
 
 /// Revokes every session of an account (password change or reset, blocking) except `keep`.
 pub async fn revoke_all(
     conn: &mut PgConnection,
-    platform: &Platform,
+    cache: &dyn Cache,
     subject: Subject,
     keep: Option<Uuid>,
     reason: &str,
@@ -230,7 +231,7 @@ pub async fn revoke_all(
     .fetch_all(&mut *conn)
     .await?;
     for family in families {
-        revoke_family(conn, platform, family, reason).await?;
+        revoke_family(conn, cache, family, reason).await?;
     }
     Ok(())
 }
@@ -238,12 +239,12 @@ pub async fn revoke_all(
 /// Rotates a refresh token: the presented one is spent and a new pair is issued in the same family.
 /// A spent or revoked token revokes the family.
 pub async fn refresh(
-    platform: &Platform,
+    ctx: &Identity,
     presented: &str,
     meta: &RequestMeta,
 ) -> Result<Session, AuthError> {
-    let cfg = &platform.settings.auth;
-    let mut tx = platform.db.begin().await?;
+    let cfg = &ctx.settings;
+    let mut tx = ctx.db.begin().await?;
     let row: Option<RefreshRow> = sqlx::query_as(
         "select id, user_id, patient_id, family_id, expires_at, family_expires_at, revoked_at, amr
            from refresh_tokens where token_hash = $1 for update",
@@ -258,7 +259,7 @@ pub async fn refresh(
         _ => return Err(AuthError::RefreshInvalid),
     };
     if row.revoked_at.is_some() {
-        revoke_family(&mut tx, platform, row.family_id, "reuse").await?;
+        revoke_family(&mut tx, ctx.cache.as_ref(), row.family_id, "reuse").await?;
         AuditEntry::new(actor_type(subject), Action::RefreshTokenReuse)
             .actor(Some(subject.id()), None)
             .entity("session", row.family_id)
@@ -277,7 +278,7 @@ pub async fn refresh(
         .await?
         .ok_or(AuthError::RefreshInvalid)?;
     if account.status != "active" {
-        revoke_family(&mut tx, platform, row.family_id, "blocked").await?;
+        revoke_family(&mut tx, ctx.cache.as_ref(), row.family_id, "blocked").await?;
         tx.commit().await?;
         return Err(AuthError::RefreshInvalid);
     }
@@ -298,7 +299,7 @@ pub async fn refresh(
     .bind(new_id)
     .execute(&mut *tx)
     .await?;
-    let (access, claims) = access_token(&mut tx, platform, subject, row.family_id, row.amr).await?;
+    let (access, claims) = access_token(&mut tx, ctx, subject, row.family_id, row.amr).await?;
     tx.commit().await?;
     Ok(Session {
         tokens: Tokens {
@@ -320,20 +321,16 @@ pub fn actor_type(subject: Subject) -> ActorType {
 }
 
 /// Ends the session of `claims`: its refresh family is revoked and the access token deny-listed.
-pub async fn logout(
-    platform: &Platform,
-    claims: &Claims,
-    meta: &RequestMeta,
-) -> Result<(), AuthError> {
+pub async fn logout(ctx: &Identity, claims: &Claims, meta: &RequestMeta) -> Result<(), AuthError> {
     let subject = match claims.typ {
         PrincipalKind::Patient => Subject::Patient(claims.sub),
         _ => Subject::Staff(claims.sub),
     };
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     if let Some(family) = claims.fid {
-        revoke_family(&mut tx, platform, family, "logout").await?;
+        revoke_family(&mut tx, ctx.cache.as_ref(), family, "logout").await?;
     }
-    auth::deny(platform.cache.as_ref(), claims).await?;
+    auth::deny(ctx.cache.as_ref(), claims).await?;
     AuditEntry::new(actor_type(subject), Action::Logout)
         .actor(Some(claims.sub), None)
         .entity_maybe("session", claims.fid)

@@ -3,7 +3,6 @@
 //! creates the account when needed and the membership in the same transaction, exactly once.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::audit::{ActorType, AuditEntry};
 use hg_platform::db::DbError;
@@ -13,6 +12,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::Identity;
 use super::accounts::{self, AccountKind};
 use super::recovery::request_verification;
 use super::sessions::Subject;
@@ -115,15 +115,15 @@ async fn registration_attempted(
 /// verification e-mail. An address that has an account already gets an e-mail saying so instead;
 /// the answer and the work done are the same either way (spec/04 "Enumeration").
 pub async fn register_staff(
-    platform: &Platform,
+    ctx: &Identity,
     new: NewStaff<'_>,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    if !platform.settings.auth.allow_staff_signup {
+    if !ctx.settings.allow_staff_signup {
         return Err(AuthError::SignupDisabled);
     }
     let (name, email, hash) = checked_staff(&new).await?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let id: Option<Uuid> = sqlx::query_scalar(
         "insert into users (name, email, password_hash, status) values ($1, $2, $3, 'pending')
          on conflict do nothing returning id",
@@ -165,7 +165,7 @@ pub struct NewPatient<'a> {
 /// saying so; the answer and the work done are the same either way, so registering tells nobody
 /// that an e-mail belongs to a patient (spec/04 "Enumeration").
 pub async fn register_patient(
-    platform: &Platform,
+    ctx: &Identity,
     new: NewPatient<'_>,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
@@ -185,7 +185,7 @@ pub async fn register_patient(
             "must be a past date after 1900",
         ));
     }
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let org: Option<Uuid> = sqlx::query_scalar(
         "select id from organizations where code = upper($1) and allow_patient_registration and archived_at is null",
     )
@@ -256,13 +256,13 @@ struct InvitationRow {
 /// Accepts an invitation. An existing account with the invited address joins the organization; for
 /// a new one, `name` and `password` create it (active: the invitation proved the address).
 pub async fn accept_invitation(
-    platform: &Platform,
+    ctx: &Identity,
     token: &str,
     name: Option<&str>,
     password_given: Option<&str>,
     meta: &RequestMeta,
 ) -> Result<Accepted, AuthError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let row: Option<InvitationRow> = sqlx::query_as(
         "select id, org_id, email, org_role, expires_at, used_at, revoked_at
            from org_invitations where token_hash = $1 for update",

@@ -4,23 +4,22 @@
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::audit::{ActorType, AuditEntry};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::Identity;
 use super::accounts::{self, Account, AccountKind};
 use super::{AuthError, RequestMeta};
 use crate::password::{self, Check};
 
 const ISSUER: &str = "HeartGuard";
 
-fn cipher(platform: &Platform) -> Result<Aes256Gcm, AuthError> {
-    let key = platform
+fn cipher(ctx: &Identity) -> Result<Aes256Gcm, AuthError> {
+    let key = ctx
         .settings
-        .auth
         .totp_key
         .as_ref()
         .ok_or(AuthError::NotConfigured("TOTP_ENCRYPTION_KEY"))?;
@@ -32,22 +31,22 @@ fn cipher(platform: &Platform) -> Result<Aes256Gcm, AuthError> {
 }
 
 /// Encrypts a TOTP secret: a random 96-bit nonce followed by the ciphertext.
-fn seal(platform: &Platform, secret: &[u8]) -> Result<Vec<u8>, AuthError> {
+fn seal(ctx: &Identity, secret: &[u8]) -> Result<Vec<u8>, AuthError> {
     let mut nonce = [0u8; 12];
     rand::fill(&mut nonce);
-    let sealed = cipher(platform)?
+    let sealed = cipher(ctx)?
         .encrypt(&Nonce::from(nonce), secret)
         .map_err(|_| AuthError::NotConfigured("TOTP_ENCRYPTION_KEY"))?;
     Ok([nonce.as_slice(), sealed.as_slice()].concat())
 }
 
-fn open(platform: &Platform, stored: &[u8]) -> Result<Vec<u8>, AuthError> {
+fn open(ctx: &Identity, stored: &[u8]) -> Result<Vec<u8>, AuthError> {
     if stored.len() < 12 {
         return Err(AuthError::TotpNotSetUp);
     }
     let (nonce, sealed) = stored.split_at(12);
     let nonce: [u8; 12] = nonce.try_into().map_err(|_| AuthError::TotpNotSetUp)?;
-    cipher(platform)?
+    cipher(ctx)?
         .decrypt(&Nonce::from(nonce), sealed)
         .map_err(|_| {
             AuthError::NotConfigured("TOTP_ENCRYPTION_KEY (cannot decrypt stored secrets)")
@@ -68,17 +67,14 @@ fn totp_for(secret: Vec<u8>, account: &str) -> Result<totp_rs::Totp, AuthError> 
 /// step it matched.
 pub async fn accept_code(
     conn: &mut PgConnection,
-    platform: &Platform,
+    ctx: &Identity,
     account: &Account,
     code: &str,
 ) -> Result<Option<u64>, AuthError> {
     let Some(stored) = &account.totp_secret_enc else {
         return Ok(None);
     };
-    let totp = totp_for(
-        open(platform, stored)?,
-        account.email.as_deref().unwrap_or(""),
-    )?;
+    let totp = totp_for(open(ctx, stored)?, account.email.as_deref().unwrap_or(""))?;
     let Some(step) = totp.check_current(code.trim()) else {
         return Ok(None);
     };
@@ -106,15 +102,15 @@ pub struct Enrollment {
 }
 
 /// Starts enrollment: a new secret, stored encrypted but not enabled until confirmed with a code.
-pub async fn setup(platform: &Platform, user: Uuid) -> Result<Enrollment, AuthError> {
-    let mut conn = platform.db.acquire().await?;
+pub async fn setup(ctx: &Identity, user: Uuid) -> Result<Enrollment, AuthError> {
+    let mut conn = ctx.db.acquire().await?;
     let account = accounts::by_id(&mut conn, AccountKind::Staff, user)
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
     let mut secret = vec![0u8; 20];
     rand::fill(&mut secret[..]);
     let totp = totp_for(secret.clone(), account.email.as_deref().unwrap_or(""))?;
-    let sealed = seal(platform, &secret)?;
+    let sealed = seal(ctx, &secret)?;
     sqlx::query(
         "update users set totp_secret_enc = $2, totp_enabled = false, totp_last_step = null where id = $1",
     )
@@ -132,22 +128,19 @@ pub async fn setup(platform: &Platform, user: Uuid) -> Result<Enrollment, AuthEr
 
 /// Finishes enrollment with a first code from the app.
 pub async fn confirm(
-    platform: &Platform,
+    ctx: &Identity,
     user: Uuid,
     code: &str,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let account = accounts::by_id(&mut tx, AccountKind::Staff, user)
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
     if account.totp_secret_enc.is_none() {
         return Err(AuthError::TotpNotSetUp);
     }
-    if accept_code(&mut tx, platform, &account, code)
-        .await?
-        .is_none()
-    {
+    if accept_code(&mut tx, ctx, &account, code).await?.is_none() {
         return Err(AuthError::TotpInvalid);
     }
     sqlx::query("update users set totp_enabled = true where id = $1")
@@ -165,12 +158,12 @@ pub async fn confirm(
 
 /// Turns two-factor off, given the account's password.
 pub async fn disable(
-    platform: &Platform,
+    ctx: &Identity,
     user: Uuid,
     password_given: &str,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let account = accounts::by_id(&mut tx, AccountKind::Staff, user)
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
@@ -200,7 +193,7 @@ pub async fn disable(
 }
 
 /// The current code for a stored secret (tests and support tooling only).
-pub fn current_code(platform: &Platform, stored: &[u8]) -> Result<String, AuthError> {
-    let totp = totp_for(open(platform, stored)?, "")?;
+pub fn current_code(ctx: &Identity, stored: &[u8]) -> Result<String, AuthError> {
+    let totp = totp_for(open(ctx, stored)?, "")?;
     Ok(totp.generate_current().to_string())
 }

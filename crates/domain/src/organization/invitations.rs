@@ -1,6 +1,7 @@
 //! Invitations: created by an organization's admins, mailed only to the invited address, accepted by the invitee.
 
 use super::*;
+use sqlx::PgPool;
 
 /// An invitation with its derived status (revoked › used › expired › pending).
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -41,7 +42,7 @@ pub const INVITATION_SORTS: &[SortField] = &[
 /// the e-mail is sent (`identity::mail`), so no one else — the inviting admin included — can accept
 /// it. The answer is the same whether the address has an account or not.
 pub async fn invite(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: Uuid,
     email: &str,
@@ -54,7 +55,7 @@ pub async fn invite(
     if !(1..=720).contains(&ttl) {
         return Err(RecordError::invalid("ttl_hours", "must be from 1 to 720"));
     }
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
     // Someone already in this organization is not invited again (this organization's own fact).
@@ -156,14 +157,14 @@ pub async fn invitations(
 
 /// Revokes a pending invitation.
 pub async fn revoke_invitation(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: OrgId,
     id: InvitationId,
 ) -> Result<Invitation, RecordError> {
     let org: Uuid = org.into();
     let id: Uuid = id.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
     let current: Invitation = sqlx::query_as(sqlx::AssertSqlSafe(format!(

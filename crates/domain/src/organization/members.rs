@@ -1,6 +1,8 @@
 //! Members of an organization: listed, re-roled and removed by its admins, always keeping one org_admin; joining is by invitation.
 
 use super::*;
+use hg_platform::cache::Cache;
+use sqlx::PgPool;
 
 /// A member of an organization.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -120,7 +122,7 @@ pub(super) async fn member(
 /// [`invite`]); until they do, nothing about their account changes. The answer does not depend on
 /// whether the address has an account.
 pub async fn add_member(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     org: Uuid,
     user: Option<Uuid>,
@@ -130,7 +132,7 @@ pub async fn add_member(
     check_role(role)?;
     let email = match (user, email) {
         (Some(id), _) => {
-            let mut conn = platform.db.acquire().await?;
+            let mut conn = db.acquire().await?;
             get(&mut conn, caller, org).await?;
             require_admin(caller, org)?;
             crate::user::get(&mut conn, caller, id)
@@ -146,7 +148,7 @@ pub async fn add_member(
         (None, Some(e)) => e.to_owned(),
         (None, None) => return Err(RecordError::invalid("user_id", "give user_id or email")),
     };
-    invite(platform, caller, org, &email, role, None).await
+    invite(db, caller, org, &email, role, None).await
 }
 
 pub(super) async fn other_admins(
@@ -173,7 +175,8 @@ pub(super) fn last_admin() -> RecordError {
 
 /// Changes a member's role; the member's tokens are revoked so the change applies at once.
 pub async fn set_member_role(
-    platform: &Platform,
+    db: &PgPool,
+    cache: &dyn Cache,
     caller: &Caller,
     org: OrgId,
     user: UserId,
@@ -182,7 +185,7 @@ pub async fn set_member_role(
     let org: Uuid = org.into();
     let user: Uuid = user.into();
     let role = check_role(role)?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
     // Serialize role changes of one organization, so two demotions cannot both pass the last-admin check.
@@ -212,20 +215,21 @@ pub async fn set_member_role(
         .await?;
     let m = member(&mut tx, org, user).await?;
     tx.commit().await?;
-    revoke(platform, user).await?;
+    revoke(cache, user).await?;
     Ok(m)
 }
 
 /// Removes a member from an organization (and from its care teams).
 pub async fn remove_member(
-    platform: &Platform,
+    db: &PgPool,
+    cache: &dyn Cache,
     caller: &Caller,
     org: OrgId,
     user: UserId,
 ) -> Result<(), RecordError> {
     let org: Uuid = org.into();
     let user: Uuid = user.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
     sqlx::query("select id from organizations where id = $1 for update")
@@ -255,13 +259,13 @@ pub async fn remove_member(
         .record(&mut tx)
         .await?;
     tx.commit().await?;
-    revoke(platform, user).await
+    revoke(cache, user).await
 }
 
 /// Revokes a user's current access tokens after a change of their rights, so it applies at their
 /// next request (the new rights come with their next token).
-pub async fn revoke(platform: &Platform, user: Uuid) -> Result<(), RecordError> {
-    auth::revoke_all_before_now(platform.cache.as_ref(), user)
+pub async fn revoke(cache: &dyn Cache, user: Uuid) -> Result<(), RecordError> {
+    auth::revoke_all_before_now(cache, user)
         .await
         .map_err(|_| RecordError::Unavailable)
 }

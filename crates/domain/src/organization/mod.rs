@@ -3,7 +3,6 @@
 //! members and invitations. An organization always keeps at least one org_admin.
 
 use chrono::{DateTime, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::auth;
 use hg_platform::auth::OrgRole;
@@ -11,6 +10,7 @@ use hg_platform::events::{NewEvent, enqueue};
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -184,14 +184,14 @@ fn check_url(field: &str, url: Option<&str>) -> Result<Option<String>, RecordErr
 
 /// Creates an organization (superadmin).
 pub async fn create(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     new: NewOrganization<'_>,
 ) -> Result<Organization, RecordError> {
     caller.require(Permission::OrgsManage, None)?;
     let code = check_code(new.code)?;
     let name = check_name(new.name)?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let org: Organization = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into organizations as o (code, name, allow_patient_registration) values ($1, $2, $3) returning {COLUMNS}"
     )))
@@ -221,12 +221,12 @@ pub struct OrganizationPatch<'a> {
 
 /// Renames or edits an organization (its org_admins and superadmins).
 pub async fn update(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
     patch: OrganizationPatch<'_>,
 ) -> Result<Organization, RecordError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = get(&mut tx, caller, id).await?;
     if !caller.administers(id) {
         return Err(RecordError::Forbidden(
@@ -269,8 +269,8 @@ pub async fn update(
 }
 
 /// Archives an organization (superadmin): it disappears from lists, its history stays.
-pub async fn archive(platform: &Platform, caller: &Caller, id: Uuid) -> Result<(), RecordError> {
-    let mut tx = platform.db.begin().await?;
+pub async fn archive(db: &PgPool, caller: &Caller, id: Uuid) -> Result<(), RecordError> {
+    let mut tx = db.begin().await?;
     let current = get(&mut tx, caller, id).await?;
     caller.require(Permission::OrgsManage, None)?;
     if current.archived_at.is_none() {

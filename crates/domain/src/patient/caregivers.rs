@@ -1,6 +1,7 @@
 //! A patient's caregivers: active links, at most one active primary, ended rather than deleted.
 
 use super::*;
+use sqlx::PgPool;
 
 /// A caregiver link.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -66,13 +67,13 @@ pub struct NewCaregiver<'a> {
 
 /// Links a caregiver (a user with the caregiver role) to the patient.
 pub async fn add_caregiver(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
     new: NewCaregiver<'_>,
 ) -> Result<Caregiver, RecordError> {
     let note = optional_text("note", new.note, 1000)?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let relationship = catalog_code(
         &mut tx,
@@ -128,7 +129,7 @@ pub struct CaregiverPatch<'a> {
 
 /// Edits an active caregiver link (org_admins).
 pub async fn update_caregiver(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: PatientId,
     link: CaregiverLinkId,
@@ -136,7 +137,7 @@ pub async fn update_caregiver(
 ) -> Result<Caregiver, RecordError> {
     let id: Uuid = id.into();
     let link: Uuid = link.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let current = caregiver(&mut tx, id, link).await?;
     if current.ended_at.is_some() {
@@ -183,14 +184,14 @@ pub async fn update_caregiver(
 
 /// Ends a caregiver link (kept as history).
 pub async fn end_caregiver(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: PatientId,
     link: CaregiverLinkId,
 ) -> Result<(), RecordError> {
     let id: Uuid = id.into();
     let link: Uuid = link.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let current = caregiver(&mut tx, id, link).await?;
     if current.ended_at.is_none() {

@@ -1,6 +1,7 @@
 //! Ground-truth labels: clinicians' annotations of real events, against which models are evaluated.
 
 use super::*;
+use sqlx::PgPool;
 
 /// A ground-truth label: a real event a clinician marked, for evaluating models.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -103,12 +104,12 @@ pub async fn get_label(
 
 /// Adds a label (care team and org_admins).
 pub async fn add_label(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
     input: LabelInput<'_>,
 ) -> Result<Label, RecordError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     let (event, source, note) = check_label(&mut tx, &input).await?;
     let l: Label = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -138,7 +139,7 @@ pub async fn add_label(
 
 /// Replaces a label's content.
 pub async fn update_label(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: PatientId,
     label_id: LabelId,
@@ -146,7 +147,7 @@ pub async fn update_label(
 ) -> Result<Label, RecordError> {
     let label_id: Uuid = label_id.into();
     let id: Uuid = id.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     label(&mut tx, id, label_id).await?;
     let (event, source, note) = check_label(&mut tx, &input).await?;
@@ -175,14 +176,14 @@ pub async fn update_label(
 
 /// Deletes a label.
 pub async fn delete_label(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: PatientId,
     label_id: LabelId,
 ) -> Result<(), RecordError> {
     let label_id: Uuid = label_id.into();
     let id: Uuid = id.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     let l = label(&mut tx, id, label_id).await?;
     sqlx::query("delete from ground_truth_labels where id = $1")

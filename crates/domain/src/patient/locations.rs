@@ -1,6 +1,7 @@
 //! Where a patient was: positions reported by the patient, their devices or their care team.
 
 use super::*;
+use sqlx::PgPool;
 
 /// A location fix.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -31,7 +32,7 @@ pub struct NewLocation<'a> {
 
 /// Records a location: the patient themself or their care team.
 pub async fn add_location(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
     new: NewLocation<'_>,
@@ -62,7 +63,7 @@ pub async fn add_location(
         return Err(RecordError::invalid("ts", "must not be in the future"));
     }
     let source = optional_text("source", new.source, 40)?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = if caller.principal.kind() == PrincipalKind::Patient {
         let p = visible(&mut tx, caller, id).await?;
         if p.id != caller.id() {

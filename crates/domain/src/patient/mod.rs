@@ -10,12 +10,12 @@
 //! Every read of patient data is audited (`PATIENT_READ`), as clinical systems must.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use hg_platform::Platform;
 use hg_platform::audit::Action;
 use hg_platform::auth::PrincipalKind;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -391,14 +391,14 @@ fn check_email(e: Option<&str>) -> Result<Option<String>, RecordError> {
 
 /// Creates a patient in an organization the caller administers.
 pub async fn create(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     new: NewPatient<'_>,
 ) -> Result<Patient, RecordError> {
     let name = required_text("person_name", new.person_name, 160)?;
     let email = check_email(new.email)?;
     let birthdate = check_birthdate(new.birthdate)?;
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let org_visible: bool = {
         let mut qb = QueryBuilder::new(
             "select exists(select 1 from organizations o where o.archived_at is null and o.id = ",
@@ -480,12 +480,12 @@ pub struct PatientPatch<'a> {
 
 /// Edits a patient record (org_admins and the patient's care team).
 pub async fn update(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: Uuid,
     patch: PatientPatch<'_>,
 ) -> Result<Patient, RecordError> {
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = writable(&mut tx, caller, id, Permission::PatientsManage).await?;
     if current.archived_at.is_some() {
         return Err(RecordError::Unprocessable {
@@ -556,12 +556,8 @@ pub async fn update(
 }
 
 /// Archives a patient (org_admins): gone from lists, history kept.
-pub async fn archive(
-    platform: &Platform,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<Patient, RecordError> {
-    let mut tx = platform.db.begin().await?;
+pub async fn archive(db: &PgPool, caller: &Caller, id: Uuid) -> Result<Patient, RecordError> {
+    let mut tx = db.begin().await?;
     let current = administered(&mut tx, caller, id).await?;
     if current.archived_at.is_some() {
         tx.commit().await?;

@@ -1,6 +1,7 @@
 //! A patient's care teams: which teams see the patient, linked and unlinked by org admins.
 
 use super::*;
+use sqlx::PgPool;
 
 /// A care team of a patient.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -30,14 +31,14 @@ pub async fn care_teams(
 
 /// Puts the patient in a care team of its organization.
 pub async fn link_team(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: PatientId,
     team: CareTeamId,
 ) -> Result<(), RecordError> {
     let id: Uuid = id.into();
     let team: Uuid = team.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let linked = sqlx::query(
         "insert into patient_care_team (patient_id, team_id, org_id)
@@ -68,14 +69,14 @@ pub async fn link_team(
 
 /// Takes the patient out of a care team.
 pub async fn unlink_team(
-    platform: &Platform,
+    db: &PgPool,
     caller: &Caller,
     id: PatientId,
     team: CareTeamId,
 ) -> Result<(), RecordError> {
     let id: Uuid = id.into();
     let team: Uuid = team.into();
-    let mut tx = platform.db.begin().await?;
+    let mut tx = db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
     let removed =
         sqlx::query("delete from patient_care_team where patient_id = $1 and team_id = $2")

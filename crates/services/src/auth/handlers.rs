@@ -1,11 +1,14 @@
 //! Handlers of the auth component: extract and check input, call `hg_domain::identity`, shape the
 //! answer.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Response};
 use hg_domain::identity::accounts::{self, AccountKind};
 use hg_domain::identity::sessions::{self, Subject};
-use hg_domain::identity::{self, AuthError, RequestMeta, login, recovery, signup, totp};
+use hg_domain::identity::{self, AuthError, Identity, RequestMeta, login, recovery, signup, totp};
 use hg_http::auth::Authenticated;
 use hg_http::{ApiError, ApiResponse, Payload};
 use hg_platform::Platform;
@@ -74,13 +77,14 @@ fn non_empty(field: &'static str, v: &str) -> Result<(), ApiError> {
 )]
 pub async fn login(
     State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::Login>,
 ) -> Result<ApiResponse, ApiError> {
     non_empty("email", &body.email)?;
     non_empty("password", &body.password)?;
     let session = login::staff(
-        &p,
+        &ctx,
         login::Credentials {
             email: &body.email,
             password: &body.password,
@@ -119,13 +123,14 @@ pub async fn login(
 )]
 pub async fn patient_login(
     State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::Login>,
 ) -> Result<ApiResponse, ApiError> {
     non_empty("email", &body.email)?;
     non_empty("password", &body.password)?;
     let session = login::patient(
-        &p,
+        &ctx,
         login::Credentials {
             email: &body.email,
             password: &body.password,
@@ -159,13 +164,13 @@ pub async fn patient_login(
     security(("api_key" = []))
 )]
 pub async fn register(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::Register>,
 ) -> Result<Response, ApiError> {
     if let Some(token) = body.invitation_token.as_deref() {
         let accepted = signup::accept_invitation(
-            &p,
+            &ctx,
             token,
             body.name.as_deref(),
             body.password.as_deref(),
@@ -184,7 +189,7 @@ pub async fn register(
         email: required("email", &body.email)?,
         password: required("password", &body.password)?,
     };
-    signup::register_staff(&p, new, &meta).await?;
+    signup::register_staff(&ctx, new, &meta).await?;
     Ok(ApiResponse::with_status(StatusCode::ACCEPTED, registration_answer()).into_response())
 }
 
@@ -199,13 +204,13 @@ pub async fn register(
     security(("api_key" = []))
 )]
 pub async fn patient_register(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::PatientRegister>,
 ) -> Result<ApiResponse, ApiError> {
     non_empty("org_code", &body.org_code)?;
     signup::register_patient(
-        &p,
+        &ctx,
         signup::NewPatient {
             org_code: &body.org_code,
             name: &body.name,
@@ -243,12 +248,12 @@ fn registration_answer() -> serde_json::Value {
     security(("api_key" = []))
 )]
 pub async fn refresh(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::Refresh>,
 ) -> Result<ApiResponse, ApiError> {
     non_empty("refresh_token", &body.refresh_token)?;
-    let session = sessions::refresh(&p, &body.refresh_token, &meta).await?;
+    let session = sessions::refresh(&ctx, &body.refresh_token, &meta).await?;
     Ok(ApiResponse::ok(dto::TokensAnswer {
         tokens: session.tokens,
     }))
@@ -263,11 +268,11 @@ pub async fn refresh(
     responses((status = 204, description = "Done"))
 )]
 pub async fn logout(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Authenticated(principal): Authenticated,
     Meta(meta): Meta,
 ) -> Result<Response, ApiError> {
-    sessions::logout(&p, &principal.claims, &meta).await?;
+    sessions::logout(&ctx, &principal.claims, &meta).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -327,14 +332,14 @@ pub async fn me(
     responses((status = 204, description = "Done"))
 )]
 pub async fn password_change(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Authenticated(principal): Authenticated,
     Meta(meta): Meta,
     Payload(body): Payload<dto::PasswordChange>,
 ) -> Result<Response, ApiError> {
     let subject = subject_of(&principal)?;
     recovery::change_password(
-        &p,
+        &ctx,
         subject,
         principal.claims.fid,
         &body.current_password,
@@ -356,7 +361,7 @@ pub async fn password_change(
     security(("api_key" = []))
 )]
 pub async fn password_forgot(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::PasswordForgot>,
 ) -> Result<ApiResponse, ApiError> {
@@ -365,7 +370,7 @@ pub async fn password_forgot(
         dto::AccountType::Staff => AccountKind::Staff,
         dto::AccountType::Patient => AccountKind::Patient,
     };
-    recovery::forgot_password(&p, kind, &body.email, &meta).await?;
+    recovery::forgot_password(&ctx, kind, &body.email, &meta).await?;
     Ok(ApiResponse::with_status(
         StatusCode::ACCEPTED,
         json!({"message": "if the address belongs to an account, a reset link is on its way"}),
@@ -383,12 +388,12 @@ pub async fn password_forgot(
     security(("api_key" = []))
 )]
 pub async fn password_reset(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::PasswordReset>,
 ) -> Result<Response, ApiError> {
     non_empty("token", &body.token)?;
-    recovery::reset_password(&p, &body.token, &body.new_password, &meta).await?;
+    recovery::reset_password(&ctx, &body.token, &body.new_password, &meta).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -403,12 +408,12 @@ pub async fn password_reset(
     security(("api_key" = []))
 )]
 pub async fn email_verify(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::Token>,
 ) -> Result<ApiResponse, ApiError> {
     non_empty("token", &body.token)?;
-    let subject = recovery::verify_email(&p, &body.token, &meta).await?;
+    let subject = recovery::verify_email(&ctx, &body.token, &meta).await?;
     Ok(ApiResponse::ok(
         json!({"verified": true, "id": subject.id()}),
     ))
@@ -423,11 +428,11 @@ pub async fn email_verify(
     responses((status = 202, description = "Accepted"), (status = 409, description = "Already verified (HG-EMAIL-ALREADY-VERIFIED)", body = hg_http::openapi::ErrorDocument))
 )]
 pub async fn email_resend(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Authenticated(principal): Authenticated,
     Meta(meta): Meta,
 ) -> Result<ApiResponse, ApiError> {
-    recovery::resend_verification(&p, subject_of(&principal)?, &meta).await?;
+    recovery::resend_verification(&ctx, subject_of(&principal)?, &meta).await?;
     Ok(ApiResponse::with_status(
         StatusCode::ACCEPTED,
         json!({"email_verification": "sent"}),
@@ -445,13 +450,13 @@ pub async fn email_resend(
     security(("api_key" = []))
 )]
 pub async fn invitation_accept(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Meta(meta): Meta,
     Payload(body): Payload<dto::InvitationAccept>,
 ) -> Result<ApiResponse, ApiError> {
     non_empty("token", &body.token)?;
     let accepted = signup::accept_invitation(
-        &p,
+        &ctx,
         &body.token,
         body.name.as_deref(),
         body.password.as_deref(),
@@ -489,11 +494,11 @@ pub async fn jwks(State(p): State<Platform>) -> Result<Response, ApiError> {
     responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<hg_domain::identity::totp::Enrollment>))
 )]
 pub async fn totp_setup(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Authenticated(principal): Authenticated,
 ) -> Result<ApiResponse, ApiError> {
     staff_only(&principal)?;
-    let enrollment = totp::setup(&p, principal.id()).await?;
+    let enrollment = totp::setup(&ctx, principal.id()).await?;
     Ok(ApiResponse::ok(enrollment))
 }
 
@@ -507,14 +512,14 @@ pub async fn totp_setup(
     responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<dto::TotpState>))
 )]
 pub async fn totp_confirm(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Authenticated(principal): Authenticated,
     Meta(meta): Meta,
     Payload(body): Payload<dto::TotpCode>,
 ) -> Result<ApiResponse, ApiError> {
     staff_only(&principal)?;
     non_empty("code", &body.code)?;
-    totp::confirm(&p, principal.id(), &body.code, &meta).await?;
+    totp::confirm(&ctx, principal.id(), &body.code, &meta).await?;
     Ok(ApiResponse::ok(dto::TotpState { totp_enabled: true }))
 }
 
@@ -528,13 +533,13 @@ pub async fn totp_confirm(
     responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<dto::TotpState>))
 )]
 pub async fn totp_disable(
-    State(p): State<Platform>,
+    Extension(ctx): Extension<Arc<Identity>>,
     Authenticated(principal): Authenticated,
     Meta(meta): Meta,
     Payload(body): Payload<dto::TotpDisable>,
 ) -> Result<ApiResponse, ApiError> {
     staff_only(&principal)?;
-    totp::disable(&p, principal.id(), &body.password, &meta).await?;
+    totp::disable(&ctx, principal.id(), &body.password, &meta).await?;
     Ok(ApiResponse::ok(dto::TotpState {
         totp_enabled: false,
     }))

@@ -31,6 +31,14 @@ pub fn api() -> Api {
         .with(routes!(handlers::totp_disable))
 }
 
-/// The auth component.
-pub const DESCRIPTOR: crate::component::Descriptor =
-    crate::component::Descriptor::api(hg_platform::Component::Auth, api);
+/// The auth component: its routes, and the identity context its handlers share.
+pub const DESCRIPTOR: crate::component::Descriptor = crate::component::Descriptor {
+    start: |platform, _| {
+        let identity = std::sync::Arc::new(hg_domain::identity::Identity::of(platform));
+        Ok(crate::component::Started {
+            inner: Box::new(move |r| r.layer(axum::Extension(identity))),
+            ..crate::component::Started::routes(axum::Router::new())
+        })
+    },
+    ..crate::component::Descriptor::api(hg_platform::Component::Auth, api)
+};

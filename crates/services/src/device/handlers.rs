@@ -142,7 +142,7 @@ pub async fn create(
     Payload(b): Payload<NewDevice>,
 ) -> Answer {
     let d = device::create(
-        &p,
+        &p.db,
         &caller,
         device::NewDevice {
             org_id: b.org_id,
@@ -209,7 +209,7 @@ pub async fn update(
         active: b.active,
     };
     Ok(ApiResponse::ok(
-        device::update(&p, &caller, id, patch).await?,
+        device::update(&p.db, &caller, id, patch).await?,
     ))
 }
 
@@ -226,7 +226,7 @@ pub async fn archive(
     caller: Caller,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    device::archive(&p, &caller, id).await?;
+    device::archive(&p.db, &caller, id).await?;
     no_content()
 }
 
@@ -243,7 +243,7 @@ pub async fn rotate_credential(
     caller: Caller,
     IdPath(id): IdPath<Uuid>,
 ) -> Answer {
-    let c = device::rotate_credential(&p, &caller, id).await?;
+    let c = device::rotate_credential(&p.db, &caller, id).await?;
     Ok(ApiResponse::with_status(StatusCode::CREATED, c))
 }
 
@@ -296,7 +296,7 @@ pub async fn open_stream(
     Payload(b): Payload<NewStream>,
 ) -> Answer {
     let s = device::open_stream(
-        &p,
+        &p.db,
         &caller,
         id,
         device::NewStream {
@@ -347,7 +347,7 @@ pub async fn close_stream(
 ) -> Answer {
     let ended_at = body.and_then(|Payload(b)| b.ended_at);
     Ok(ApiResponse::ok(
-        device::close_stream(&p, &caller, id, ended_at).await?,
+        device::close_stream(&p.db, &caller, id, ended_at).await?,
     ))
 }
 
@@ -397,7 +397,7 @@ pub async fn add_binding(
     Payload(b): Payload<NewBinding>,
 ) -> Answer {
     let binding = device::add_binding(
-        &p,
+        &p.db,
         &caller,
         id,
         device::NewBinding {
@@ -428,7 +428,7 @@ pub async fn delete_binding(
     caller: Caller,
     IdPath((id, binding)): IdPath<(StreamId, BindingId)>,
 ) -> Result<Response, ApiError> {
-    device::delete_binding(&p, &caller, id, binding).await?;
+    device::delete_binding(&p.db, &caller, id, binding).await?;
     no_content()
 }
 
@@ -454,7 +454,7 @@ pub async fn set_tag(
     Payload(b): Payload<TagValue>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        device::set_tag(&p, &caller, id, binding, &key, &b.value).await?,
+        device::set_tag(&p.db, &caller, id, binding, &key, &b.value).await?,
     ))
 }
 
@@ -471,6 +471,6 @@ pub async fn remove_tag(
     caller: Caller,
     IdPath((id, binding, key)): IdPath<(StreamId, BindingId, String)>,
 ) -> Result<Response, ApiError> {
-    device::remove_tag(&p, &caller, id, binding, &key).await?;
+    device::remove_tag(&p.db, &caller, id, binding, &key).await?;
     no_content()
 }

@@ -55,7 +55,7 @@ pub async fn create(
     Payload(b): Payload<dto::NewOrganization>,
 ) -> Answer {
     let created = org::create(
-        &p,
+        &p.db,
         &caller,
         org::NewOrganization {
             code: &b.code,
@@ -104,7 +104,9 @@ pub async fn update(
         allow_patient_registration: b.allow_patient_registration,
         logo_url: b.logo_url.as_ref().map(|v| v.as_deref()),
     };
-    Ok(ApiResponse::ok(org::update(&p, &caller, id, patch).await?))
+    Ok(ApiResponse::ok(
+        org::update(&p.db, &caller, id, patch).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -120,7 +122,7 @@ pub async fn archive(
     caller: Caller,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    org::archive(&p, &caller, id).await?;
+    org::archive(&p.db, &caller, id).await?;
     no_content()
 }
 
@@ -184,8 +186,15 @@ pub async fn add_member(
     IdPath(id): IdPath<Uuid>,
     Payload(b): Payload<dto::NewMember>,
 ) -> Answer {
-    let invitation =
-        org::add_member(&p, &caller, id, b.user_id, b.email.as_deref(), &b.org_role).await?;
+    let invitation = org::add_member(
+        &p.db,
+        &caller,
+        id,
+        b.user_id,
+        b.email.as_deref(),
+        &b.org_role,
+    )
+    .await?;
     Ok(ApiResponse::with_status(
         http::StatusCode::ACCEPTED,
         invitation,
@@ -208,7 +217,7 @@ pub async fn set_member_role(
     Payload(b): Payload<dto::MemberRole>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        org::set_member_role(&p, &caller, id, user, &b.org_role).await?,
+        org::set_member_role(&p.db, p.cache.as_ref(), &caller, id, user, &b.org_role).await?,
     ))
 }
 
@@ -225,7 +234,7 @@ pub async fn remove_member(
     caller: Caller,
     IdPath((id, user)): IdPath<(OrgId, UserId)>,
 ) -> Result<Response, ApiError> {
-    org::remove_member(&p, &caller, id, user).await?;
+    org::remove_member(&p.db, p.cache.as_ref(), &caller, id, user).await?;
     no_content()
 }
 
@@ -268,7 +277,7 @@ pub async fn invite(
     IdPath(id): IdPath<Uuid>,
     Payload(b): Payload<dto::NewInvitation>,
 ) -> Answer {
-    let created = org::invite(&p, &caller, id, &b.email, &b.org_role, b.ttl_hours).await?;
+    let created = org::invite(&p.db, &caller, id, &b.email, &b.org_role, b.ttl_hours).await?;
     Ok(ApiResponse::created(
         format!("/organizations/{id}/invitations/{}", created.id),
         created,
@@ -289,7 +298,7 @@ pub async fn revoke_invitation(
     IdPath((id, invitation)): IdPath<(OrgId, InvitationId)>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        org::revoke_invitation(&p, &caller, id, invitation).await?,
+        org::revoke_invitation(&p.db, &caller, id, invitation).await?,
     ))
 }
 
@@ -349,7 +358,7 @@ pub async fn create_team(
     IdPath(id): IdPath<Uuid>,
     Payload(b): Payload<dto::TeamName>,
 ) -> Answer {
-    let team = care_team::create(&p, &caller, id, &b.name).await?;
+    let team = care_team::create(&p.db, &caller, id, &b.name).await?;
     Ok(ApiResponse::created(
         format!("/organizations/{id}/care-teams/{}", team.id),
         team,
@@ -390,7 +399,7 @@ pub async fn rename_team(
     Payload(b): Payload<dto::TeamName>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        care_team::rename(&p, &caller, id, team, &b.name).await?,
+        care_team::rename(&p.db, &caller, id, team, &b.name).await?,
     ))
 }
 
@@ -407,7 +416,7 @@ pub async fn delete_team(
     caller: Caller,
     IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
 ) -> Result<Response, ApiError> {
-    care_team::delete(&p, &caller, id, team).await?;
+    care_team::delete(&p.db, &caller, id, team).await?;
     no_content()
 }
 
@@ -444,7 +453,7 @@ pub async fn add_team_member(
     IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
     Payload(b): Payload<dto::NewTeamMember>,
 ) -> Answer {
-    let m = care_team::add_member(&p, &caller, id, team, b.user_id, &b.role).await?;
+    let m = care_team::add_member(&p.db, &caller, id, team, b.user_id, &b.role).await?;
     Ok(ApiResponse::created(
         format!(
             "/organizations/{id}/care-teams/{team}/members/{}",
@@ -470,7 +479,7 @@ pub async fn set_team_member_role(
     Payload(b): Payload<dto::TeamRole>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        care_team::set_member_role(&p, &caller, id, team, user, &b.role).await?,
+        care_team::set_member_role(&p.db, &caller, id, team, user, &b.role).await?,
     ))
 }
 
@@ -487,7 +496,7 @@ pub async fn remove_team_member(
     caller: Caller,
     IdPath((id, team, user)): IdPath<(OrgId, CareTeamId, UserId)>,
 ) -> Result<Response, ApiError> {
-    care_team::remove_member(&p, &caller, id, team, user).await?;
+    care_team::remove_member(&p.db, &caller, id, team, user).await?;
     no_content()
 }
 
@@ -524,7 +533,7 @@ pub async fn add_team_patient(
     IdPath((id, team)): IdPath<(OrgId, CareTeamId)>,
     Payload(b): Payload<dto::TeamPatient>,
 ) -> Result<Response, ApiError> {
-    care_team::add_patient(&p, &caller, id, team, b.patient_id).await?;
+    care_team::add_patient(&p.db, &caller, id, team, b.patient_id).await?;
     let linked = serde_json::json!({"patient_id": b.patient_id, "team_id": team});
     Ok(ApiResponse::with_status(StatusCode::CREATED, linked).into_response())
 }
@@ -542,6 +551,6 @@ pub async fn remove_team_patient(
     caller: Caller,
     IdPath((id, team, patient)): IdPath<(OrgId, CareTeamId, PatientId)>,
 ) -> Result<Response, ApiError> {
-    care_team::remove_patient(&p, &caller, id, team, patient).await?;
+    care_team::remove_patient(&p.db, &caller, id, team, patient).await?;
     no_content()
 }

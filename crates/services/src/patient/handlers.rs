@@ -106,7 +106,7 @@ pub async fn create(
     Payload(b): Payload<dto::NewPatient>,
 ) -> Answer {
     let created = patient::create(
-        &p,
+        &p.db,
         &caller,
         patient::NewPatient {
             org_id: b.org_id,
@@ -162,7 +162,7 @@ pub async fn update(
         risk_level: b.risk_level.as_ref().map(|v| v.as_deref()),
     };
     Ok(ApiResponse::ok(
-        patient::update(&p, &caller, id, patch).await?,
+        patient::update(&p.db, &caller, id, patch).await?,
     ))
 }
 
@@ -179,7 +179,7 @@ pub async fn archive(
     caller: Caller,
     IdPath(id): IdPath<Uuid>,
 ) -> Answer {
-    Ok(ApiResponse::ok(patient::archive(&p, &caller, id).await?))
+    Ok(ApiResponse::ok(patient::archive(&p.db, &caller, id).await?))
 }
 
 #[utoipa::path(
@@ -215,7 +215,7 @@ pub async fn link_team(
     IdPath(id): IdPath<PatientId>,
     Payload(b): Payload<dto::TeamLink>,
 ) -> Result<Response, ApiError> {
-    patient::link_team(&p, &caller, id, b.team_id).await?;
+    patient::link_team(&p.db, &caller, id, b.team_id).await?;
     Ok(ApiResponse::with_status(
         StatusCode::CREATED,
         json!({"patient_id": id, "team_id": b.team_id}),
@@ -236,7 +236,7 @@ pub async fn unlink_team(
     caller: Caller,
     IdPath((id, team)): IdPath<(PatientId, CareTeamId)>,
 ) -> Result<Response, ApiError> {
-    patient::unlink_team(&p, &caller, id, team).await?;
+    patient::unlink_team(&p.db, &caller, id, team).await?;
     no_content()
 }
 
@@ -277,7 +277,7 @@ pub async fn add_caregiver(
     Payload(b): Payload<dto::NewCaregiver>,
 ) -> Answer {
     let c = patient::add_caregiver(
-        &p,
+        &p.db,
         &caller,
         id,
         patient::NewCaregiver {
@@ -315,7 +315,7 @@ pub async fn update_caregiver(
         note: b.note.as_ref().map(|v| v.as_deref()),
     };
     Ok(ApiResponse::ok(
-        patient::update_caregiver(&p, &caller, id, link, patch).await?,
+        patient::update_caregiver(&p.db, &caller, id, link, patch).await?,
     ))
 }
 
@@ -332,7 +332,7 @@ pub async fn end_caregiver(
     caller: Caller,
     IdPath((id, link)): IdPath<(PatientId, CaregiverLinkId)>,
 ) -> Result<Response, ApiError> {
-    patient::end_caregiver(&p, &caller, id, link).await?;
+    patient::end_caregiver(&p.db, &caller, id, link).await?;
     no_content()
 }
 
@@ -377,7 +377,7 @@ pub async fn add_location(
     Payload(b): Payload<dto::NewLocation>,
 ) -> Answer {
     let loc = patient::add_location(
-        &p,
+        &p.db,
         &caller,
         id,
         patient::NewLocation {
@@ -483,7 +483,7 @@ pub async fn add_label(
     IdPath(id): IdPath<Uuid>,
     Payload(b): Payload<dto::Label>,
 ) -> Answer {
-    let l = patient::add_label(&p, &caller, id, label_input(&b)).await?;
+    let l = patient::add_label(&p.db, &caller, id, label_input(&b)).await?;
     Ok(ApiResponse::created(
         format!("/patients/{id}/ground-truth/{}", l.id),
         l,
@@ -524,7 +524,7 @@ pub async fn update_label(
     Payload(b): Payload<dto::Label>,
 ) -> Answer {
     Ok(ApiResponse::ok(
-        patient::update_label(&p, &caller, id, label, label_input(&b)).await?,
+        patient::update_label(&p.db, &caller, id, label, label_input(&b)).await?,
     ))
 }
 
@@ -541,6 +541,6 @@ pub async fn delete_label(
     caller: Caller,
     IdPath((id, label)): IdPath<(PatientId, LabelId)>,
 ) -> Result<Response, ApiError> {
-    patient::delete_label(&p, &caller, id, label).await?;
+    patient::delete_label(&p.db, &caller, id, label).await?;
     no_content()
 }
