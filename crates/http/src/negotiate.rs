@@ -85,6 +85,11 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Format, NotAcceptable> {
 }
 
 fn is_xml_name(name: &str) -> bool {
+    // A key that is an id (an organization's id keying its permissions) is data, not a name:
+    // always an `<entry key="…">`, whether or not its first character happens to be a letter.
+    if uuid::Uuid::parse_str(name).is_ok() {
+        return false;
+    }
     let mut chars = name.chars();
     match chars.next() {
         Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
@@ -196,6 +201,12 @@ mod tests {
         assert!(xml.contains("<none/>"));
         assert!(xml.contains("<entry key=\"a&lt;b\">x&amp;y</entry>"));
         assert!(xml.contains("<entry key=\"9lives\">1</entry>"));
+        let keyed = to_xml(&serde_json::json!({"ab12cd34-0000-4000-8000-000000000000": 1}));
+        let keyed = String::from_utf8(keyed).unwrap();
+        assert!(
+            keyed.contains("<entry key=\"ab12cd34-0000-4000-8000-000000000000\">1</entry>"),
+            "an id is never an element name: {keyed}"
+        );
         assert!(xml.ends_with("</response>"));
     }
 }

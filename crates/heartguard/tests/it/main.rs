@@ -20,6 +20,7 @@ mod patients;
 mod readiness;
 mod schema;
 mod slow_clients;
+mod snapshots;
 mod support;
 mod tls;
 mod up;
