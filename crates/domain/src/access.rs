@@ -330,22 +330,26 @@ impl Permissions {
             return Ok(c.clone());
         }
         let mut c = Catalog::default();
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "select r.name, p.code from role_permission rp
-               join roles r on r.id = rp.role_id join permissions p on p.id = rp.permission_id",
+        let rows = sqlx::query!(
+            "select r.name as role, p.code from role_permission rp
+               join roles r on r.id = rp.role_id join permissions p on p.id = rp.permission_id"
         )
         .fetch_all(pool)
         .await?;
-        for (role, perm) in rows {
-            c.roles.entry(role).or_default().insert(perm);
+        for row in rows {
+            c.roles.entry(row.role).or_default().insert(row.code);
         }
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "select orp.org_role, p.code from org_role_permission orp join permissions p on p.id = orp.permission_id",
+        let rows = sqlx::query!(
+            "select orp.org_role, p.code
+               from org_role_permission orp join permissions p on p.id = orp.permission_id"
         )
         .fetch_all(pool)
         .await?;
-        for (role, perm) in rows {
-            c.org_roles.entry(role).or_default().insert(perm);
+        for row in rows {
+            c.org_roles
+                .entry(row.org_role)
+                .or_default()
+                .insert(row.code);
         }
         *self.inner.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), c.clone()));
         Ok(c)

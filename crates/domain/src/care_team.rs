@@ -119,11 +119,16 @@ pub async fn get(
     let org: Uuid = org.into();
     let id: Uuid = id.into();
     readable_org(conn, caller, org).await?;
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from care_teams t where t.id = $1 and t.org_id = $2 and t.archived_at is null"
-    )))
-    .bind(id)
-    .bind(org)
+    sqlx::query_as!(
+        CareTeam,
+        r#"select t.id, t.org_id, t.name,
+                  (select count(*) from care_team_member m where m.team_id = t.id) as "members!",
+                  (select count(*) from patient_care_team pct where pct.team_id = t.id) as "patients!",
+                  t.created_at, t.updated_at
+             from care_teams t where t.id = $1 and t.org_id = $2 and t.archived_at is null"#,
+        id,
+        org
+    )
     .fetch_optional(conn)
     .await?
     .ok_or(NOT_FOUND)
@@ -140,12 +145,13 @@ pub async fn create(
     let mut tx = db.begin().await?;
     readable_org(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
-    let id: Uuid =
-        sqlx::query_scalar("insert into care_teams (org_id, name) values ($1, $2) returning id")
-            .bind(org)
-            .bind(&name)
-            .fetch_one(&mut *tx)
-            .await?;
+    let id: Uuid = sqlx::query_scalar!(
+        "insert into care_teams (org_id, name) values ($1, $2) returning id",
+        org,
+        &name,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     caller
         .audit(Action::CareTeamCreate)
         .entity("care_team", id)
@@ -172,9 +178,7 @@ pub async fn rename(
     let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(id)).await?;
     require_admin(caller, org)?;
-    sqlx::query("update care_teams set name = $2 where id = $1")
-        .bind(id)
-        .bind(&name)
+    sqlx::query!("update care_teams set name = $2 where id = $1", id, &name)
         .execute(&mut *tx)
         .await?;
     caller
@@ -201,8 +205,7 @@ pub async fn delete(
     let mut tx = db.begin().await?;
     let team = get(&mut tx, caller, OrgId(org), CareTeamId(id)).await?;
     require_admin(caller, org)?;
-    sqlx::query("delete from care_teams where id = $1")
-        .bind(id)
+    sqlx::query!("delete from care_teams where id = $1", id)
         .execute(&mut *tx)
         .await?;
     caller
@@ -231,15 +234,19 @@ async fn team_member(
     team: Uuid,
     user: Uuid,
 ) -> Result<TeamMember, RecordError> {
-    sqlx::query_as(
-        "select u.id as user_id, u.name, u.email, m.role, m.joined_at
-           from care_team_member m join users u on u.id = m.user_id where m.team_id = $1 and m.user_id = $2",
+    sqlx::query_as!(
+        TeamMember,
+        "select u.id as user_id, u.name, u.email, m.role, m.joined_at from care_team_member m
+             join users u on u.id = m.user_id where m.team_id = $1 and m.user_id = $2",
+        team,
+        user,
     )
-    .bind(team)
-    .bind(user)
     .fetch_optional(conn)
     .await?
-    .ok_or(RecordError::NotFound("HG-MEMBER-NOT-FOUND", "no such team member"))
+    .ok_or(RecordError::NotFound(
+        "HG-MEMBER-NOT-FOUND",
+        "no such team member",
+    ))
 }
 
 /// Members of a team.
@@ -252,11 +259,12 @@ pub async fn members(
     let org: Uuid = org.into();
     let team: Uuid = team.into();
     get(conn, caller, OrgId(org), CareTeamId(team)).await?;
-    Ok(sqlx::query_as(
-        "select u.id as user_id, u.name, u.email, m.role, m.joined_at
-           from care_team_member m join users u on u.id = m.user_id where m.team_id = $1 order by u.name, u.id",
+    Ok(sqlx::query_as!(
+        TeamMember,
+        "select u.id as user_id, u.name, u.email, m.role, m.joined_at from care_team_member m
+             join users u on u.id = m.user_id where m.team_id = $1 order by u.name, u.id",
+        team,
     )
-    .bind(team)
     .fetch_all(conn)
     .await?)
 }
@@ -277,11 +285,11 @@ pub async fn add_member(
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     let role = catalog_code(&mut tx, "team_member_roles", "role", role).await?;
-    let is_member: bool = sqlx::query_scalar(
-        "select exists(select 1 from user_org_membership where org_id = $1 and user_id = $2)",
+    let is_member: bool = sqlx::query_scalar!(
+        "select exists(select 1 from user_org_membership where org_id = $1 and user_id = $2) as \"exists!\"",
+        org,
+        user,
     )
-    .bind(org)
-    .bind(user)
     .fetch_one(&mut *tx)
     .await?;
     if !is_member {
@@ -290,13 +298,13 @@ pub async fn add_member(
             "is not a member of the organization",
         ));
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into care_team_member (team_id, org_id, user_id, role) values ($1, $2, $3, $4)",
+        team,
+        org,
+        user,
+        &role,
     )
-    .bind(team)
-    .bind(org)
-    .bind(user)
-    .bind(&role)
     .execute(&mut *tx)
     .await?;
     caller
@@ -328,12 +336,14 @@ pub async fn set_member_role(
     require_admin(caller, org)?;
     let role = catalog_code(&mut tx, "team_member_roles", "role", role).await?;
     team_member(&mut tx, team, user).await?;
-    sqlx::query("update care_team_member set role = $3 where team_id = $1 and user_id = $2")
-        .bind(team)
-        .bind(user)
-        .bind(&role)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "update care_team_member set role = $3 where team_id = $1 and user_id = $2",
+        team,
+        user,
+        &role,
+    )
+    .execute(&mut *tx)
+    .await?;
     caller
         .audit(Action::CareTeamMemberRole)
         .entity("care_team", team)
@@ -361,11 +371,13 @@ pub async fn remove_member(
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
     team_member(&mut tx, team, user).await?;
-    sqlx::query("delete from care_team_member where team_id = $1 and user_id = $2")
-        .bind(team)
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "delete from care_team_member where team_id = $1 and user_id = $2",
+        team,
+        user,
+    )
+    .execute(&mut *tx)
+    .await?;
     caller
         .audit(Action::CareTeamMemberRemove)
         .entity("care_team", team)
@@ -429,9 +441,11 @@ pub async fn add_patient(
     let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
-    let exists: bool = sqlx::query_scalar("select exists(select 1 from patients where id = $1 and org_id = $2 and archived_at is null)")
-        .bind(patient)
-        .bind(org)
+    let exists: bool = sqlx::query_scalar!(
+        "select exists(select 1 from patients where id = $1 and org_id = $2 and archived_at is null) as \"exists!\"",
+        patient,
+        org,
+    )
         .fetch_one(&mut *tx)
         .await?;
     if !exists {
@@ -440,12 +454,14 @@ pub async fn add_patient(
             "is not a patient of the organization",
         ));
     }
-    sqlx::query("insert into patient_care_team (patient_id, team_id, org_id) values ($1, $2, $3)")
-        .bind(patient)
-        .bind(team)
-        .bind(org)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "insert into patient_care_team (patient_id, team_id, org_id) values ($1, $2, $3)",
+        patient,
+        team,
+        org,
+    )
+    .execute(&mut *tx)
+    .await?;
     caller
         .audit(Action::CareTeamPatientAdd)
         .entity("patient", patient)
@@ -471,13 +487,14 @@ pub async fn remove_patient(
     let mut tx = db.begin().await?;
     get(&mut tx, caller, OrgId(org), CareTeamId(team)).await?;
     require_admin(caller, org)?;
-    let removed =
-        sqlx::query("delete from patient_care_team where team_id = $1 and patient_id = $2")
-            .bind(team)
-            .bind(patient)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    let removed = sqlx::query!(
+        "delete from patient_care_team where team_id = $1 and patient_id = $2",
+        team,
+        patient,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if removed == 0 {
         return Err(RecordError::NotFound(
             "HG-PATIENT-NOT-FOUND",

@@ -12,11 +12,10 @@ pub async fn ensure_sample_partitions(
     days_back: i32,
     days_ahead: i32,
 ) -> Result<(), DbError> {
-    sqlx::query(
-        "select heartguard.ensure_sample_partitions(current_date - $1::int, current_date + $2::int)",
-    )
-    .bind(days_back)
-    .bind(days_ahead)
+    // A function returning void: nothing for the query macros to type, so checked by the tests.
+    sqlx::query("select heartguard.ensure_sample_partitions(current_date - $1::int, current_date + $2::int)")
+        .bind(days_back)
+        .bind(days_ahead)
     .execute(pool)
     .await?;
     Ok(())
@@ -24,10 +23,10 @@ pub async fn ensure_sample_partitions(
 
 /// Drops the sample partitions older than `retention_days`; returns how many went.
 pub async fn drop_sample_partitions(pool: &PgPool, retention_days: i32) -> Result<i32, DbError> {
-    Ok(
-        sqlx::query_scalar("select drop_sample_partitions_before(current_date - $1::int)")
-            .bind(retention_days)
-            .fetch_one(pool)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "select drop_sample_partitions_before(current_date - $1::int) as \"dropped!\"",
+        retention_days,
     )
+    .fetch_one(pool)
+    .await?)
 }

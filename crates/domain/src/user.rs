@@ -313,18 +313,18 @@ pub async fn update_profile(
         }
         None => None,
     };
-    sqlx::query(
+    sqlx::query!(
         "update users set name = coalesce($2, name),
                 locale = case when $3 then $4 else locale end,
                 profile_photo_url = case when $5 then $6 else profile_photo_url end
           where id = $1",
+        id,
+        name.as_deref(),
+        locale.is_some(),
+        locale.clone().flatten(),
+        photo.is_some(),
+        photo.clone().flatten(),
     )
-    .bind(id)
-    .bind(&name)
-    .bind(locale.is_some())
-    .bind(locale.clone().flatten())
-    .bind(photo.is_some())
-    .bind(photo.clone().flatten())
     .execute(&mut *tx)
     .await?;
     caller
@@ -339,11 +339,11 @@ pub async fn update_profile(
 }
 
 async fn other_active_superadmins(conn: &mut PgConnection, id: Uuid) -> Result<i64, RecordError> {
-    Ok(sqlx::query_scalar(
-        "select count(*) from users u join user_role ur on ur.user_id = u.id join roles r on r.id = ur.role_id
+    Ok(sqlx::query_scalar!(
+        "select count(*) as \"count!\" from users u join user_role ur on ur.user_id = u.id join roles r on r.id = ur.role_id
           where r.name = 'superadmin' and u.status = 'active' and u.id <> $1",
+        id,
     )
-    .bind(id)
     .fetch_one(conn)
     .await?)
 }
@@ -358,7 +358,7 @@ fn last_superadmin() -> RecordError {
 
 async fn lock_superadmins(conn: &mut PgConnection) -> Result<(), RecordError> {
     // One change to superadmins at a time, so two cannot both pass the last-superadmin check.
-    sqlx::query("select pg_advisory_xact_lock(72160002)")
+    sqlx::query!("select pg_advisory_xact_lock(72160002)")
         .execute(conn)
         .await?;
     Ok(())
@@ -403,9 +403,7 @@ pub async fn set_status(
     {
         return Err(last_superadmin());
     }
-    sqlx::query("update users set status = $2 where id = $1")
-        .bind(id)
-        .bind(status)
+    sqlx::query!("update users set status = $2 where id = $1", id, status)
         .execute(&mut *tx)
         .await?;
     if status == "blocked" {
@@ -461,16 +459,15 @@ pub async fn set_roles(
     {
         return Err(last_superadmin());
     }
-    sqlx::query("delete from user_role where user_id = $1")
-        .bind(id)
+    sqlx::query!("delete from user_role where user_id = $1", id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into user_role (user_id, role_id, granted_by) select $1, id, $3 from roles where name = any($2)",
+        id,
+        &wanted.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        caller.id(),
     )
-    .bind(id)
-    .bind(&wanted)
-    .bind(caller.id())
     .execute(&mut *tx)
     .await?;
     caller

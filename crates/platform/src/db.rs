@@ -149,7 +149,7 @@ pub async fn ping(pool: &PgPool, timeout: Duration) -> Result<(), String> {
 
 /// Whether this connection's session is encrypted, from `pg_stat_ssl`.
 pub async fn session_encrypted(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
+    sqlx::query_scalar!("select ssl as \"ssl!\" from pg_stat_ssl where pid = pg_backend_pid()")
         .fetch_one(conn)
         .await
 }

@@ -115,25 +115,25 @@ pub async fn add_binding(
     }
     let mut tx = db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
-    let id: Uuid = sqlx::query_scalar(
+    let id: Uuid = sqlx::query_scalar!(
         "insert into timeseries_binding (org_id, stream_id, influx_org, bucket, measurement, retention_hint)
          values ($1, $2, $3, $4, $5, $6) returning id",
+        s.org_id,
+        stream_id,
+        influx_org.as_deref(),
+        &bucket,
+        &measurement,
+        retention.as_deref(),
     )
-    .bind(s.org_id)
-    .bind(stream_id)
-    .bind(&influx_org)
-    .bind(&bucket)
-    .bind(&measurement)
-    .bind(&retention)
     .fetch_one(&mut *tx)
     .await?;
     for (k, v) in new.tags {
-        sqlx::query(
+        sqlx::query!(
             "insert into timeseries_binding_tag (binding_id, key, value) values ($1, $2, $3)",
+            id,
+            k,
+            v,
         )
-        .bind(id)
-        .bind(k)
-        .bind(v)
         .execute(&mut *tx)
         .await?;
     }
@@ -167,13 +167,13 @@ pub async fn set_tag(
     let mut tx = db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     binding(&mut tx, stream_id, id).await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into timeseries_binding_tag (binding_id, key, value) values ($1, $2, $3)
          on conflict (binding_id, key) do update set value = excluded.value",
+        id,
+        key,
+        value,
     )
-    .bind(id)
-    .bind(key)
-    .bind(value)
     .execute(&mut *tx)
     .await?;
     caller
@@ -201,13 +201,14 @@ pub async fn remove_tag(
     let mut tx = db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     binding(&mut tx, stream_id, id).await?;
-    let removed =
-        sqlx::query("delete from timeseries_binding_tag where binding_id = $1 and key = $2")
-            .bind(id)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    let removed = sqlx::query!(
+        "delete from timeseries_binding_tag where binding_id = $1 and key = $2",
+        id,
+        key,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if removed == 0 {
         return Err(RecordError::NotFound("HG-TAG-NOT-FOUND", "no such tag"));
     }
@@ -234,8 +235,7 @@ pub async fn delete_binding(
     let mut tx = db.begin().await?;
     let s = administered_stream(&mut tx, caller, stream_id).await?;
     binding(&mut tx, stream_id, id).await?;
-    sqlx::query("delete from timeseries_binding where id = $1")
-        .bind(id)
+    sqlx::query!("delete from timeseries_binding where id = $1", id)
         .execute(&mut *tx)
         .await?;
     caller

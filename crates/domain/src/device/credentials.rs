@@ -27,11 +27,12 @@ pub async fn rotate_credential(
         });
     }
     let (secret, digest) = opaque_token();
-    let rotated_at: DateTime<Utc> = sqlx::query_scalar(
-        "update devices set credential_hash = $2, credential_rotated_at = now() where id = $1 returning credential_rotated_at",
+    let rotated_at: DateTime<Utc> = sqlx::query_scalar!(
+        "update devices set credential_hash = $2, credential_rotated_at = now() where id = $1
+         returning credential_rotated_at as \"rotated_at!\"",
+        id,
+        digest,
     )
-    .bind(id)
-    .bind(digest)
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -61,12 +62,13 @@ pub async fn authenticate(
         return Ok(None);
     };
     let digest = token_digest(secret);
-    let row: Option<(Uuid, Uuid)> = sqlx::query_as(
-        "select id, org_id from devices where id = $1 and credential_hash = $2 and active and archived_at is null",
+    let row = sqlx::query!(
+        "select id, org_id from devices
+          where id = $1 and credential_hash = $2 and active and archived_at is null",
+        id,
+        digest
     )
-    .bind(id)
-    .bind(digest)
     .fetch_optional(conn)
     .await?;
-    Ok(row)
+    Ok(row.map(|r| (r.id, r.org_id)))
 }

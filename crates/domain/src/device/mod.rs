@@ -199,9 +199,11 @@ async fn check_owner(
     owner: Option<Uuid>,
 ) -> Result<(), RecordError> {
     if let Some(p) = owner {
-        let ok: bool = sqlx::query_scalar("select exists(select 1 from patients where id = $1 and org_id = $2 and archived_at is null)")
-            .bind(p)
-            .bind(org)
+        let ok: bool = sqlx::query_scalar!(
+            "select exists(select 1 from patients where id = $1 and org_id = $2 and archived_at is null) as \"exists!\"",
+            p,
+            org,
+        )
             .fetch_one(conn)
             .await?;
         if !ok {
@@ -245,17 +247,22 @@ pub async fn create(
     }
     let device_type = catalog_code(&mut tx, "device_types", "device_type", new.device_type).await?;
     check_owner(&mut tx, new.org_id, new.owner_patient_id).await?;
-    let d: Device = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into devices as d (org_id, serial, brand, model, device_type, owner_patient_id, active)
-         values ($1, $2, $3, $4, $5, $6, $7) returning {COLUMNS}"
-    )))
-    .bind(new.org_id)
-    .bind(&serial)
-    .bind(&brand)
-    .bind(&model)
-    .bind(&device_type)
-    .bind(new.owner_patient_id)
-    .bind(new.active.unwrap_or(true))
+    let d = sqlx::query_as!(
+        Device,
+        r#"insert into devices as d (org_id, serial, brand, model, device_type, owner_patient_id, active)
+           values ($1, $2, $3, $4, $5, $6, $7)
+           returning d.id, d.org_id, d.serial, d.brand, d.model, d.device_type, d.owner_patient_id,
+                     d.active, d.credential_hash is not null as "has_credential!",
+                     d.credential_rotated_at, d.registered_at, d.last_seen_at, d.archived_at,
+                     d.created_at, d.updated_at"#,
+        new.org_id,
+        &serial,
+        brand.as_deref(),
+        model.as_deref(),
+        &device_type,
+        new.owner_patient_id,
+        new.active.unwrap_or(true)
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -303,23 +310,28 @@ pub async fn update(
     if let Some(owner) = patch.owner_patient_id {
         check_owner(&mut tx, current.org_id, owner).await?;
     }
-    let d: Device = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update devices d set brand = case when $2 then $3 else d.brand end,
-                model = case when $4 then $5 else d.model end,
-                device_type = coalesce($6, d.device_type),
-                owner_patient_id = case when $7 then $8 else d.owner_patient_id end,
-                active = coalesce($9, d.active)
-          where d.id = $1 returning {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(brand.is_some())
-    .bind(brand.clone().flatten())
-    .bind(model.is_some())
-    .bind(model.clone().flatten())
-    .bind(&device_type)
-    .bind(patch.owner_patient_id.is_some())
-    .bind(patch.owner_patient_id.flatten())
-    .bind(patch.active)
+    let d = sqlx::query_as!(
+        Device,
+        r#"update devices d set brand = case when $2 then $3 else d.brand end,
+                  model = case when $4 then $5 else d.model end,
+                  device_type = coalesce($6, d.device_type),
+                  owner_patient_id = case when $7 then $8 else d.owner_patient_id end,
+                  active = coalesce($9, d.active)
+            where d.id = $1
+           returning d.id, d.org_id, d.serial, d.brand, d.model, d.device_type, d.owner_patient_id,
+                     d.active, d.credential_hash is not null as "has_credential!",
+                     d.credential_rotated_at, d.registered_at, d.last_seen_at, d.archived_at,
+                     d.created_at, d.updated_at"#,
+        id,
+        brand.is_some(),
+        brand.clone().flatten(),
+        model.is_some(),
+        model.clone().flatten(),
+        device_type.as_deref(),
+        patch.owner_patient_id.is_some(),
+        patch.owner_patient_id.flatten(),
+        patch.active
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -337,12 +349,16 @@ pub async fn update(
 pub async fn archive(db: &PgPool, caller: &Caller, id: Uuid) -> Result<(), RecordError> {
     let mut tx = db.begin().await?;
     let d = administered(&mut tx, caller, id).await?;
-    sqlx::query("update signal_streams set ended_at = greatest(now(), started_at + interval '1 millisecond') where device_id = $1 and ended_at is null")
-        .bind(id)
+    sqlx::query!(
+        "update signal_streams set ended_at = greatest(now(), started_at + interval '1 millisecond') where device_id = $1 and ended_at is null",
+        id,
+    )
         .execute(&mut *tx)
         .await?;
-    sqlx::query("update devices set archived_at = now(), active = false, credential_hash = null where id = $1")
-        .bind(id)
+    sqlx::query!(
+        "update devices set archived_at = now(), active = false, credential_hash = null where id = $1",
+        id,
+    )
         .execute(&mut *tx)
         .await?;
     caller

@@ -101,12 +101,12 @@ pub(super) async fn may_manage_streams(
         && caller.can(Permission::PatientsManage, Some(org))
         && caller.scope.team_orgs.contains(&org)
     {
-        let in_team: bool = sqlx::query_scalar(
+        let in_team: bool = sqlx::query_scalar!(
             "select exists(select 1 from patient_care_team pct join care_team_member m on m.team_id = pct.team_id
-                            where pct.patient_id = $1 and m.user_id = $2)",
+                            where pct.patient_id = $1 and m.user_id = $2) as \"exists!\"",
+            patient,
+            caller.id(),
         )
-        .bind(patient)
-        .bind(caller.id())
         .fetch_one(conn)
         .await?;
         if in_team {
@@ -161,15 +161,18 @@ pub async fn open_stream(
         })?;
     may_manage_streams(&mut tx, caller, d.org_id, patient).await?;
     let signal = catalog_code(&mut tx, "signal_types", "signal_type", new.signal_type).await?;
-    let s: Stream = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into signal_streams as s (org_id, patient_id, device_id, signal_type, sample_rate_hz)
-         values ($1, $2, $3, $4, $5) returning {STREAM_COLUMNS}"
-    )))
-    .bind(d.org_id)
-    .bind(patient)
-    .bind(device)
-    .bind(&signal)
-    .bind(new.sample_rate_hz)
+    let s: Stream = sqlx::query_as!(
+        Stream,
+        r#"insert into signal_streams as s (org_id, patient_id, device_id, signal_type, sample_rate_hz)
+           values ($1, $2, $3, $4, $5)
+           returning s.id, s.org_id, s.patient_id, s.device_id, s.signal_type, s.sample_rate_hz,
+                     s.started_at, s.ended_at, s.ended_at is null as "open!""#,
+        d.org_id,
+        patient,
+        device,
+        &signal,
+        new.sample_rate_hz
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -212,11 +215,14 @@ pub async fn close_stream(
             "must not be in the future",
         ));
     }
-    let s: Stream = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update signal_streams s set ended_at = $2 where s.id = $1 returning {STREAM_COLUMNS}"
-    )))
-    .bind(id)
-    .bind(end)
+    let s: Stream = sqlx::query_as!(
+        Stream,
+        r#"update signal_streams s set ended_at = $2 where s.id = $1
+           returning s.id, s.org_id, s.patient_id, s.device_id, s.signal_type, s.sample_rate_hz,
+                     s.started_at, s.ended_at, s.ended_at is null as "open!""#,
+        id,
+        end
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller

@@ -206,10 +206,10 @@ pub struct StaffView {
 
 /// Global roles of a user.
 pub async fn global_roles(conn: &mut PgConnection, user: Uuid) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "select r.name from user_role ur join roles r on r.id = ur.role_id where ur.user_id = $1 order by r.name",
+        user,
     )
-    .bind(user)
     .fetch_all(conn)
     .await
 }
@@ -219,13 +219,14 @@ pub async fn memberships(
     conn: &mut PgConnection,
     user: Uuid,
 ) -> Result<Vec<OrgMembership>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        OrgMembership,
         "select o.id, o.code, o.name, m.org_role as role_code
            from user_org_membership m join organizations o on o.id = m.org_id
           where m.user_id = $1 and o.archived_at is null
           order by o.code",
+        user
     )
-    .bind(user)
     .fetch_all(conn)
     .await
 }
@@ -235,22 +236,23 @@ pub async fn staff_view(
     conn: &mut PgConnection,
     user: Uuid,
 ) -> Result<Option<StaffView>, sqlx::Error> {
-    let row: Option<(Uuid, String, String, String, bool)> =
-        sqlx::query_as("select id, name, email, status, totp_enabled from users where id = $1")
-            .bind(user)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((id, name, email, status, totp_enabled)) = row else {
+    let row = sqlx::query!(
+        "select id, name, email, status, totp_enabled from users where id = $1",
+        user
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
         return Ok(None);
     };
     Ok(Some(StaffView {
-        id,
-        name,
-        email,
-        status,
-        roles: global_roles(conn, id).await?,
-        organizations: memberships(conn, id).await?,
-        totp_enabled,
+        id: row.id,
+        name: row.name,
+        email: row.email,
+        status: row.status,
+        roles: global_roles(conn, row.id).await?,
+        organizations: memberships(conn, row.id).await?,
+        totp_enabled: row.totp_enabled,
     }))
 }
 
@@ -270,11 +272,13 @@ pub async fn patient_view(
     conn: &mut PgConnection,
     patient: Uuid,
 ) -> Result<Option<PatientView>, sqlx::Error> {
-    sqlx::query_as(
-        "select p.id, p.person_name as name, p.email, p.org_id, o.code as org_code, p.email_verified
-           from patients p join organizations o on o.id = p.org_id where p.id = $1",
+    sqlx::query_as!(
+        PatientView,
+        "select p.id, p.person_name as name, p.email, p.org_id, o.code as org_code,
+             p.email_verified from patients p join organizations o on o.id = p.org_id where p.id =
+             $1",
+        patient,
     )
-    .bind(patient)
     .fetch_optional(conn)
     .await
 }

@@ -164,25 +164,25 @@ async fn new_link(
         (Some(_), _) => (Some(id), None),
         _ => (None, Some(id)),
     };
-    sqlx::query(
+    sqlx::query!(
         "update auth_tokens set expires_at = least(expires_at, now())
           where kind = $1 and used_at is null and (user_id = $2 or patient_id = $3)",
+        kind,
+        user,
+        patient,
     )
-    .bind(kind)
-    .bind(user)
-    .bind(patient)
     .execute(&mut *conn)
     .await?;
     let (token, digest) = opaque_token();
     let expires = Utc::now() + ttl;
-    sqlx::query(
+    sqlx::query!(
         "insert into auth_tokens (kind, user_id, patient_id, token_hash, expires_at) values ($1, $2, $3, $4, $5)",
+        kind,
+        user,
+        patient,
+        digest,
+        expires,
     )
-    .bind(kind)
-    .bind(user)
-    .bind(patient)
-    .bind(digest)
-    .bind(expires)
     .execute(&mut *conn)
     .await?;
     Ok((token, expires))
@@ -298,22 +298,21 @@ async fn verification(
     id: Uuid,
 ) -> Result<Outcome, AuthError> {
     let row: Option<(bool, Option<String>, String, Option<Uuid>)> = match kind {
-        AccountKind::Staff => {
-            sqlx::query_as(
-                "select email_verified_at is not null, email, name, null::uuid from users where id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
-        AccountKind::Patient => {
-            sqlx::query_as(
-                "select email_verified, email, person_name, org_id from patients where id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
+        AccountKind::Staff => sqlx::query!(
+            r#"select email_verified_at is not null as "verified!", email, name
+                   from users where id = $1"#,
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| (r.verified, Some(r.email), r.name, None)),
+        AccountKind::Patient => sqlx::query!(
+            "select email_verified, email, person_name, org_id from patients where id = $1",
+            id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| (r.email_verified, r.email, r.person_name, Some(r.org_id))),
     };
     let Some((false, Some(to), name, org)) = row else {
         return Ok(Outcome::Nothing);
@@ -382,25 +381,28 @@ async fn invitation(
     mailer: &dyn Mailer,
     id: Uuid,
 ) -> Result<Outcome, AuthError> {
-    let row: Option<InvitationMail> = sqlx::query_as(
+    let row: Option<InvitationMail> = sqlx::query_as!(
+        InvitationMail,
         "select i.email, i.org_id, o.name as org_name, i.org_role, i.expires_at, u.name as inviter
            from org_invitations i join organizations o on o.id = i.org_id
            left join users u on u.id = i.created_by
           where i.id = $1 and i.used_at is null and i.revoked_at is null and i.expires_at > now()
           for update of i",
+        id
     )
-    .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(inv) = row else {
         return Ok(Outcome::Nothing);
     };
     let (token, digest) = opaque_token();
-    sqlx::query("update org_invitations set token_hash = $2 where id = $1")
-        .bind(id)
-        .bind(digest)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "update org_invitations set token_hash = $2 where id = $1",
+        id,
+        digest,
+    )
+    .execute(&mut *conn)
+    .await?;
     let link = format!("{}/accept-invitation?token={token}", ctx.public_base);
     let who = inv.inviter.as_deref().unwrap_or("HeartGuard");
     let until = inv.expires_at.format("%Y-%m-%d %H:%M UTC");

@@ -173,12 +173,13 @@ async fn spend_link(
     kind: &str,
     token: &str,
 ) -> Result<Subject, AuthError> {
-    let row: Option<LinkRow> = sqlx::query_as(
+    let row: Option<LinkRow> = sqlx::query_as!(
+        LinkRow,
         "select id, user_id, patient_id, expires_at, used_at from auth_tokens
           where token_hash = $1 and kind = $2 for update",
+        token_digest(token.trim()),
+        kind
     )
-    .bind(token_digest(token.trim()))
-    .bind(kind)
     .fetch_optional(&mut *conn)
     .await?;
     let row = row.ok_or(AuthError::LinkNotFound)?;
@@ -188,10 +189,12 @@ async fn spend_link(
     if row.expires_at <= Utc::now() {
         return Err(AuthError::LinkExpired);
     }
-    sqlx::query("update auth_tokens set used_at = now() where id = $1")
-        .bind(row.id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "update auth_tokens set used_at = now() where id = $1",
+        row.id,
+    )
+    .execute(&mut *conn)
+    .await?;
     match (row.user_id, row.patient_id) {
         (Some(u), _) => Ok(Subject::Staff(u)),
         (None, Some(p)) => Ok(Subject::Patient(p)),
@@ -239,26 +242,28 @@ pub async fn verify_email(
     let subject = spend_link(&mut tx, "email_verification", token).await?;
     match subject {
         Subject::Staff(id) => {
-            sqlx::query(
+            sqlx::query!(
                 "update users set email_verified_at = now(),
                         status = case when status = 'pending' then 'active' else status end
                   where id = $1",
+                id,
             )
-            .bind(id)
             .execute(&mut *tx)
             .await?;
         }
         Subject::Patient(id) => {
             // Refused when the address already signs in as another patient
             // (`patients_login_email_key`): told to the address's owner, who holds the link.
-            sqlx::query("update patients set email_verified = true where id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match hg_platform::db::DbError::from(e) {
-                    hg_platform::db::DbError::UniqueViolation { .. } => AuthError::EmailTaken,
-                    other => AuthError::Db(other),
-                })?;
+            sqlx::query!(
+                "update patients set email_verified = true where id = $1",
+                id,
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match hg_platform::db::DbError::from(e) {
+                hg_platform::db::DbError::UniqueViolation { .. } => AuthError::EmailTaken,
+                other => AuthError::Db(other),
+            })?;
         }
     }
     AuditEntry::new(actor_type(subject), Action::EmailVerified)
@@ -277,22 +282,27 @@ pub async fn resend_verification(
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
     let mut tx = ctx.db.begin().await?;
-    let verified: Option<(bool, bool)> = match subject {
-        Subject::Staff(id) => {
-            sqlx::query_as(
-                "select email_verified_at is not null, email is not null from users where id = $1",
+    let verified: Option<(bool, bool)> =
+        match subject {
+            Subject::Staff(id) => sqlx::query!(
+                r#"select email_verified_at is not null as "verified!", email is not null as "has_email!"
+                   from users where id = $1"#,
+                id
             )
-            .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-        }
-        Subject::Patient(id) => {
-            sqlx::query_as("select email_verified, email is not null from patients where id = $1")
-                .bind(id)
+            .map(|r| (r.verified, r.has_email)),
+            Subject::Patient(id) => {
+                sqlx::query!(
+                    r#"select email_verified, email is not null as "has_email!"
+                       from patients where id = $1"#,
+                    id
+                )
                 .fetch_optional(&mut *tx)
                 .await?
-        }
-    };
+                .map(|r| (r.email_verified, r.has_email))
+            }
+        };
     let (done, has_email) = verified.ok_or(AuthError::InvalidCredentials)?;
     if !has_email {
         return Err(AuthError::invalid(

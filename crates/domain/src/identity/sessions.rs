@@ -92,8 +92,7 @@ async fn access_token(
             }
         }
         Subject::Patient(id) => {
-            let org: Uuid = sqlx::query_scalar("select org_id from patients where id = $1")
-                .bind(id)
+            let org: Uuid = sqlx::query_scalar!("select org_id from patients where id = $1", id)
                 .fetch_one(&mut *conn)
                 .await?;
             NewToken {
@@ -124,19 +123,19 @@ async fn insert_refresh(
         Subject::Staff(id) => (Some(id), None),
         Subject::Patient(id) => (None, Some(id)),
     };
-    let id: Uuid = sqlx::query_scalar(
+    let id: Uuid = sqlx::query_scalar!(
         "insert into refresh_tokens (user_id, patient_id, token_hash, family_id, expires_at, family_expires_at, client, ip, amr)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id",
+        user,
+        patient,
+        digest,
+        family,
+        expires,
+        family_expires,
+        meta.client.as_deref(),
+        meta.ip.map(ipnet_of),
+        amr,
     )
-    .bind(user)
-    .bind(patient)
-    .bind(digest)
-    .bind(family)
-    .bind(expires)
-    .bind(family_expires)
-    .bind(&meta.client)
-    .bind(meta.ip.map(ipnet_of))
-    .bind(amr)
     .fetch_one(conn)
     .await?;
     Ok((id, token))
@@ -198,12 +197,12 @@ pub async fn revoke_family(
     family: Uuid,
     reason: &str,
 ) -> Result<(), AuthError> {
-    sqlx::query(
+    sqlx::query!(
         "update refresh_tokens set revoked_at = now(), revoked_reason = $2
           where family_id = $1 and revoked_at is null",
+        family,
+        reason,
     )
-    .bind(family)
-    .bind(reason)
     .execute(conn)
     .await?;
     auth::deny_family(cache, family).await?;
@@ -245,11 +244,12 @@ pub async fn refresh(
 ) -> Result<Session, AuthError> {
     let cfg = &ctx.settings;
     let mut tx = ctx.db.begin().await?;
-    let row: Option<RefreshRow> = sqlx::query_as(
+    let row: Option<RefreshRow> = sqlx::query_as!(
+        RefreshRow,
         "select id, user_id, patient_id, family_id, expires_at, family_expires_at, revoked_at, amr
            from refresh_tokens where token_hash = $1 for update",
+        token_digest(presented)
     )
-    .bind(token_digest(presented))
     .fetch_optional(&mut *tx)
     .await?;
     let row = row.ok_or(AuthError::RefreshInvalid)?;
@@ -292,11 +292,11 @@ pub async fn refresh(
         meta,
     )
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "update refresh_tokens set revoked_at = now(), revoked_reason = 'rotated', replaced_by = $2 where id = $1",
+        row.id,
+        new_id,
     )
-    .bind(row.id)
-    .bind(new_id)
     .execute(&mut *tx)
     .await?;
     let (access, claims) = access_token(&mut tx, ctx, subject, row.family_id, row.amr).await?;

@@ -59,15 +59,15 @@ async fn create_staff(
     verified: bool,
 ) -> Result<Uuid, AuthError> {
     let (name, email, hash) = checked_staff(new).await?;
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "insert into users (name, email, password_hash, status, email_verified_at)
          values ($1, $2, $3, $4, case when $5 then now() end) returning id",
+        name,
+        &email,
+        hash,
+        status,
+        verified,
     )
-    .bind(name)
-    .bind(&email)
-    .bind(hash)
-    .bind(status)
-    .bind(verified)
     .fetch_one(conn)
     .await
     .map_err(email_taken)
@@ -124,13 +124,13 @@ pub async fn register_staff(
     }
     let (name, email, hash) = checked_staff(&new).await?;
     let mut tx = ctx.db.begin().await?;
-    let id: Option<Uuid> = sqlx::query_scalar(
+    let id: Option<Uuid> = sqlx::query_scalar!(
         "insert into users (name, email, password_hash, status) values ($1, $2, $3, 'pending')
          on conflict do nothing returning id",
+        &name,
+        &email,
+        hash,
     )
-    .bind(&name)
-    .bind(&email)
-    .bind(hash)
     .fetch_optional(&mut *tx)
     .await?;
     match id {
@@ -186,10 +186,10 @@ pub async fn register_patient(
         ));
     }
     let mut tx = ctx.db.begin().await?;
-    let org: Option<Uuid> = sqlx::query_scalar(
+    let org: Option<Uuid> = sqlx::query_scalar!(
         "select id from organizations where code = upper($1) and allow_patient_registration and archived_at is null",
+        new.org_code.trim(),
     )
-    .bind(new.org_code.trim())
     .fetch_optional(&mut *tx)
     .await?;
     let org = org.ok_or(AuthError::RegistrationClosed)?;
@@ -198,19 +198,19 @@ pub async fn register_patient(
         .map_err(|_| AuthError::NotConfigured("password hashing"))?;
     // One statement either way: no row when the address signs in as a patient already, or a
     // patient of this organization has it (`patients_org_email_key`).
-    let id: Option<Uuid> = sqlx::query_scalar(
+    let id: Option<Uuid> = sqlx::query_scalar!(
         "insert into patients (org_id, person_name, email, password_hash, birthdate, sex)
          select $1, $2, $3, $4, $5, $6
           where not exists (select 1 from patients where lower(email) = lower($3)
                                and password_hash is not null and email_verified)
          on conflict do nothing returning id",
+        org,
+        &name,
+        &email,
+        hash,
+        new.birthdate,
+        new.sex,
     )
-    .bind(org)
-    .bind(&name)
-    .bind(&email)
-    .bind(hash)
-    .bind(new.birthdate)
-    .bind(new.sex)
     .fetch_optional(&mut *tx)
     .await?;
     match id {
@@ -263,11 +263,12 @@ pub async fn accept_invitation(
     meta: &RequestMeta,
 ) -> Result<Accepted, AuthError> {
     let mut tx = ctx.db.begin().await?;
-    let row: Option<InvitationRow> = sqlx::query_as(
+    let row: Option<InvitationRow> = sqlx::query_as!(
+        InvitationRow,
         "select id, org_id, email, org_role, expires_at, used_at, revoked_at
            from org_invitations where token_hash = $1 for update",
+        token_digest(token.trim())
     )
-    .bind(token_digest(token.trim()))
     .fetch_optional(&mut *tx)
     .await?;
     let inv = row.ok_or(AuthError::InvitationNotFound)?;
@@ -304,20 +305,22 @@ pub async fn accept_invitation(
             (id, true)
         }
     };
-    sqlx::query(
+    sqlx::query!(
         "insert into user_org_membership (org_id, user_id, org_role) values ($1, $2, $3)
          on conflict (org_id, user_id) do update set org_role = excluded.org_role",
+        inv.org_id,
+        user_id,
+        &inv.org_role,
     )
-    .bind(inv.org_id)
-    .bind(user_id)
-    .bind(&inv.org_role)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("update org_invitations set used_at = now(), used_by = $2 where id = $1")
-        .bind(inv.id)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "update org_invitations set used_at = now(), used_by = $2 where id = $1",
+        inv.id,
+        user_id,
+    )
+    .execute(&mut *tx)
+    .await?;
     AuditEntry::new(ActorType::User, Action::InvitationAccepted)
         .actor(Some(user_id), Some(inv.email.clone()))
         .entity("invitation", inv.id)

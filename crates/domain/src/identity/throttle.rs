@@ -26,11 +26,11 @@ pub async fn locked_until(
     kind: AccountKind,
     email: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "select locked_until from login_throttle where account_kind = $1 and email_digest = $2",
+        kind_code(kind),
+        digest(email),
     )
-    .bind(kind_code(kind))
-    .bind(digest(email))
     .fetch_optional(conn)
     .await?
     .flatten())
@@ -44,37 +44,37 @@ pub async fn record_failure(
     threshold: u32,
     minutes: u32,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let failures: i32 = sqlx::query_scalar(
+    let failures: i32 = sqlx::query_scalar!(
         "insert into login_throttle as t (account_kind, email_digest, failed_count) values ($1, $2, 1)
          on conflict (account_kind, email_digest) do update set
              failed_count = case when t.last_failed_at < now() - make_interval(hours => $3) then 1
                                  else t.failed_count + 1 end,
              last_failed_at = now()
          returning failed_count",
+        kind_code(kind),
+        digest(email),
+        FAILURE_MEMORY_HOURS,
     )
-    .bind(kind_code(kind))
-    .bind(digest(email))
-    .bind(FAILURE_MEMORY_HOURS)
     .fetch_one(&mut *conn)
     .await?;
     let until = lock_after(failures, threshold, minutes);
     if let Some(until) = until {
-        sqlx::query(
+        sqlx::query!(
             "update login_throttle set locked_until = $3 where account_kind = $1 and email_digest = $2",
+            kind_code(kind),
+            digest(email),
+            until,
         )
-        .bind(kind_code(kind))
-        .bind(digest(email))
-        .bind(until)
         .execute(&mut *conn)
         .await?;
     }
     if failures == 1 {
         // A first failure starts a row; rows nobody has failed against for two memory spans go.
-        sqlx::query(
+        sqlx::query!(
             "delete from login_throttle where last_failed_at < now() - make_interval(hours => $1)
                and (locked_until is null or locked_until < now())",
+            2 * FAILURE_MEMORY_HOURS,
         )
-        .bind(2 * FAILURE_MEMORY_HOURS)
         .execute(conn)
         .await?;
     }

@@ -84,11 +84,13 @@ pub async fn accept_code(
     {
         return Ok(None);
     }
-    sqlx::query("update users set totp_last_step = $2 where id = $1")
-        .bind(account.id)
-        .bind(step as i64)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "update users set totp_last_step = $2 where id = $1",
+        account.id,
+        step as i64,
+    )
+    .execute(conn)
+    .await?;
     Ok(Some(step))
 }
 
@@ -111,11 +113,11 @@ pub async fn setup(ctx: &Identity, user: Uuid) -> Result<Enrollment, AuthError> 
     rand::fill(&mut secret[..]);
     let totp = totp_for(secret.clone(), account.email.as_deref().unwrap_or(""))?;
     let sealed = seal(ctx, &secret)?;
-    sqlx::query(
+    sqlx::query!(
         "update users set totp_secret_enc = $2, totp_enabled = false, totp_last_step = null where id = $1",
+        user,
+        sealed,
     )
-    .bind(user)
-    .bind(sealed)
     .execute(&mut *conn)
     .await?;
     Ok(Enrollment {
@@ -143,8 +145,7 @@ pub async fn confirm(
     if accept_code(&mut tx, ctx, &account, code).await?.is_none() {
         return Err(AuthError::TotpInvalid);
     }
-    sqlx::query("update users set totp_enabled = true where id = $1")
-        .bind(user)
+    sqlx::query!("update users set totp_enabled = true where id = $1", user)
         .execute(&mut *tx)
         .await?;
     AuditEntry::new(ActorType::User, Action::TotpEnabled)
@@ -177,10 +178,10 @@ pub async fn disable(
     if !account.totp_enabled {
         return Err(AuthError::TotpNotSetUp);
     }
-    sqlx::query(
+    sqlx::query!(
         "update users set totp_enabled = false, totp_secret_enc = null, totp_last_step = null where id = $1",
+        user,
     )
-    .bind(user)
     .execute(&mut *tx)
     .await?;
     AuditEntry::new(ActorType::User, Action::TotpDisabled)

@@ -23,6 +23,28 @@ pub(super) const INVITATION_COLUMNS: &str = "i.id, i.org_id, i.email, i.org_role
          when i.expires_at <= now() then 'expired' else 'pending' end as status,
     i.expires_at, i.used_at, i.revoked_at, i.created_by, i.created_at";
 
+/// One invitation of `org` with its derived status.
+async fn load(
+    conn: &mut PgConnection,
+    id: Uuid,
+    org: Uuid,
+) -> Result<Option<Invitation>, sqlx::Error> {
+    sqlx::query_as!(
+        Invitation,
+        r#"select i.id, i.org_id, i.email, i.org_role,
+                  case when i.revoked_at is not null then 'revoked'
+                       when i.used_at is not null then 'used'
+                       when i.expires_at <= now() then 'expired'
+                       else 'pending' end as "status!",
+                  i.expires_at, i.used_at, i.revoked_at, i.created_by, i.created_at
+             from org_invitations i where i.id = $1 and i.org_id = $2"#,
+        id,
+        org
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 /// Sortable fields of invitation lists.
 pub const INVITATION_SORTS: &[SortField] = &[
     SortField {
@@ -59,12 +81,12 @@ pub async fn invite(
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
     // Someone already in this organization is not invited again (this organization's own fact).
-    let member: bool = sqlx::query_scalar(
+    let member: bool = sqlx::query_scalar!(
         "select exists (select 1 from user_org_membership m join users u on u.id = m.user_id
-                         where m.org_id = $1 and lower(u.email) = lower($2))",
+                         where m.org_id = $1 and lower(u.email) = lower($2)) as \"exists!\"",
+        org,
+        &email,
     )
-    .bind(org)
-    .bind(&email)
     .fetch_one(&mut *tx)
     .await?;
     if member {
@@ -74,17 +96,23 @@ pub async fn invite(
             message: "this address is already a member of the organization".into(),
         });
     }
-    let invitation: Invitation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into org_invitations as i (org_id, email, org_role, expires_at, created_by)
-         values ($1, $2, $3, now() + make_interval(hours => $4::int), $5) returning {INVITATION_COLUMNS}"
-    )))
-    .bind(org)
-    .bind(&email)
-    .bind(role)
-    .bind(ttl as i32)
-    .bind(caller.id())
+    let created = sqlx::query_scalar!(
+        "insert into org_invitations (org_id, email, org_role, expires_at, created_by)
+         values ($1, $2, $3, now() + make_interval(hours => $4::int), $5) returning id",
+        org,
+        &email,
+        role,
+        ttl as i32,
+        caller.id()
+    )
     .fetch_one(&mut *tx)
     .await?;
+    let invitation = load(&mut tx, created, org)
+        .await?
+        .ok_or(RecordError::NotFound(
+            "HG-INVITATION-NOT-FOUND",
+            "no such invitation",
+        ))?;
     enqueue(
         &mut tx,
         NewEvent {
@@ -167,14 +195,18 @@ pub async fn revoke_invitation(
     let mut tx = db.begin().await?;
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
-    let current: Invitation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {INVITATION_COLUMNS} from org_invitations i where i.id = $1 and i.org_id = $2 for update"
-    )))
-    .bind(id)
-    .bind(org)
+    // The row is locked first, so a concurrent acceptance waits for the revocation or wins it.
+    sqlx::query_scalar!(
+        "select id from org_invitations where id = $1 and org_id = $2 for update",
+        id,
+        org
+    )
     .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(RecordError::NotFound("HG-INVITATION-NOT-FOUND", "no such invitation"))?;
+    .await?;
+    let current = load(&mut tx, id, org).await?.ok_or(RecordError::NotFound(
+        "HG-INVITATION-NOT-FOUND",
+        "no such invitation",
+    ))?;
     if current.status == "used" {
         return Err(RecordError::Conflict {
             id: "HG-INVITATION-USED",
@@ -186,12 +218,16 @@ pub async fn revoke_invitation(
         tx.commit().await?;
         return Ok(current);
     }
-    let updated: Invitation = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update org_invitations i set revoked_at = now() where i.id = $1 returning {INVITATION_COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_one(&mut *tx)
+    sqlx::query!(
+        "update org_invitations set revoked_at = now() where id = $1",
+        id
+    )
+    .execute(&mut *tx)
     .await?;
+    let updated = load(&mut tx, id, org).await?.ok_or(RecordError::NotFound(
+        "HG-INVITATION-NOT-FOUND",
+        "no such invitation",
+    ))?;
     caller
         .audit(Action::InvitationRevoke)
         .entity("invitation", id)

@@ -106,15 +106,20 @@ pub(super) async fn member(
     org: Uuid,
     user: Uuid,
 ) -> Result<Member, RecordError> {
-    sqlx::query_as(
-        "select u.id as user_id, u.name, u.email, u.status, m.org_role, m.joined_at
-           from user_org_membership m join users u on u.id = m.user_id where m.org_id = $1 and m.user_id = $2",
+    sqlx::query_as!(
+        Member,
+        "select u.id as user_id, u.name, u.email, u.status, m.org_role, m.joined_at from
+             user_org_membership m join users u on u.id = m.user_id where m.org_id = $1 and
+             m.user_id = $2",
+        org,
+        user,
     )
-    .bind(org)
-    .bind(user)
     .fetch_optional(conn)
     .await?
-    .ok_or(RecordError::NotFound("HG-MEMBER-NOT-FOUND", "no such member"))
+    .ok_or(RecordError::NotFound(
+        "HG-MEMBER-NOT-FOUND",
+        "no such member",
+    ))
 }
 
 /// Asks someone to join an organization: never adds them at once. The person — given by e-mail,
@@ -156,11 +161,11 @@ pub(super) async fn other_admins(
     org: Uuid,
     user: Uuid,
 ) -> Result<i64, RecordError> {
-    Ok(sqlx::query_scalar(
-        "select count(*) from user_org_membership where org_id = $1 and org_role = 'org_admin' and user_id <> $2",
+    Ok(sqlx::query_scalar!(
+        "select count(*) as \"count!\" from user_org_membership where org_id = $1 and org_role = 'org_admin' and user_id <> $2",
+        org,
+        user,
     )
-    .bind(org)
-    .bind(user)
     .fetch_one(conn)
     .await?)
 }
@@ -189,9 +194,8 @@ pub async fn set_member_role(
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
     // Serialize role changes of one organization, so two demotions cannot both pass the last-admin check.
-    sqlx::query("select id from organizations where id = $1 for update")
-        .bind(org)
-        .execute(&mut *tx)
+    sqlx::query!("select id from organizations where id = $1 for update", org)
+        .fetch_optional(&mut *tx)
         .await?;
     let current = member(&mut tx, org, user).await?;
     if current.org_role == OrgRole::OrgAdmin.code()
@@ -200,12 +204,14 @@ pub async fn set_member_role(
     {
         return Err(last_admin());
     }
-    sqlx::query("update user_org_membership set org_role = $3 where org_id = $1 and user_id = $2")
-        .bind(org)
-        .bind(user)
-        .bind(role)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "update user_org_membership set org_role = $3 where org_id = $1 and user_id = $2",
+        org,
+        user,
+        role,
+    )
+    .execute(&mut *tx)
+    .await?;
     caller
         .audit(Action::MemberRoleChange)
         .entity("user", user)
@@ -232,25 +238,28 @@ pub async fn remove_member(
     let mut tx = db.begin().await?;
     get(&mut tx, caller, org).await?;
     require_admin(caller, org)?;
-    sqlx::query("select id from organizations where id = $1 for update")
-        .bind(org)
-        .execute(&mut *tx)
+    sqlx::query!("select id from organizations where id = $1 for update", org)
+        .fetch_optional(&mut *tx)
         .await?;
     let current = member(&mut tx, org, user).await?;
     if current.org_role == OrgRole::OrgAdmin.code() && other_admins(&mut tx, org, user).await? == 0
     {
         return Err(last_admin());
     }
-    sqlx::query("delete from care_team_member where org_id = $1 and user_id = $2")
-        .bind(org)
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("delete from user_org_membership where org_id = $1 and user_id = $2")
-        .bind(org)
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "delete from care_team_member where org_id = $1 and user_id = $2",
+        org,
+        user,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "delete from user_org_membership where org_id = $1 and user_id = $2",
+        org,
+        user,
+    )
+    .execute(&mut *tx)
+    .await?;
     caller
         .audit(Action::MemberRemove)
         .entity("user", user)

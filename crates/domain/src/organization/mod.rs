@@ -192,12 +192,15 @@ pub async fn create(
     let code = check_code(new.code)?;
     let name = check_name(new.name)?;
     let mut tx = db.begin().await?;
-    let org: Organization = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into organizations as o (code, name, allow_patient_registration) values ($1, $2, $3) returning {COLUMNS}"
-    )))
-    .bind(&code)
-    .bind(&name)
-    .bind(new.allow_patient_registration.unwrap_or(false))
+    let org: Organization = sqlx::query_as!(
+        Organization,
+        "insert into organizations as o (code, name, allow_patient_registration) values ($1,
+             $2, $3) returning o.id, o.code, o.name, o.allow_patient_registration, o.logo_url,
+             o.archived_at, o.created_at, o.updated_at",
+        &code,
+        &name,
+        new.allow_patient_registration.unwrap_or(false),
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -244,17 +247,20 @@ pub async fn update(
         Some(v) => Some(check_url("logo_url", v)?),
         None => None,
     };
-    let org: Organization = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let org: Organization = sqlx::query_as!(
+        Organization,
         "update organizations o set name = coalesce($2, o.name),
                 allow_patient_registration = coalesce($3, o.allow_patient_registration),
                 logo_url = case when $4 then $5 else o.logo_url end
-          where o.id = $1 returning {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(&name)
-    .bind(patch.allow_patient_registration)
-    .bind(logo.is_some())
-    .bind(logo.clone().flatten())
+          where o.id = $1
+         returning o.id, o.code, o.name, o.allow_patient_registration, o.logo_url, o.archived_at,
+                   o.created_at, o.updated_at",
+        id,
+        name.as_deref(),
+        patch.allow_patient_registration,
+        logo.is_some(),
+        logo.clone().flatten()
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -274,10 +280,12 @@ pub async fn archive(db: &PgPool, caller: &Caller, id: Uuid) -> Result<(), Recor
     let current = get(&mut tx, caller, id).await?;
     caller.require(Permission::OrgsManage, None)?;
     if current.archived_at.is_none() {
-        sqlx::query("update organizations set archived_at = now() where id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "update organizations set archived_at = now() where id = $1",
+            id,
+        )
+        .execute(&mut *tx)
+        .await?;
         caller
             .audit(Action::OrgArchive)
             .entity("organization", id)
@@ -308,16 +316,22 @@ pub async fn stats(
 ) -> Result<Stats, RecordError> {
     get(conn, caller, id).await?;
     caller.require(Permission::OrgsRead, Some(id))?;
-    Ok(sqlx::query_as(
-        "select (select count(*) from user_org_membership where org_id = $1) as members,
-                (select count(*) from patients where org_id = $1 and archived_at is null) as patients,
-                (select count(*) from devices where org_id = $1 and archived_at is null) as devices,
-                (select count(*) from alerts where org_id = $1 and status in ('created', 'notified', 'ack')) as open_alerts,
-                (select count(*) from care_teams where org_id = $1 and archived_at is null) as care_teams,
-                (select count(*) from org_invitations where org_id = $1 and used_at is null
-                    and revoked_at is null and expires_at > now()) as pending_invitations",
+    Ok(sqlx::query_as!(
+        Stats,
+        r#"select (select count(*) from user_org_membership where org_id = $1) as "members!",
+                  (select count(*) from patients where org_id = $1 and archived_at is null)
+                      as "patients!",
+                  (select count(*) from devices where org_id = $1 and archived_at is null)
+                      as "devices!",
+                  (select count(*) from alerts
+                    where org_id = $1 and status in ('created', 'notified', 'ack')) as "open_alerts!",
+                  (select count(*) from care_teams where org_id = $1 and archived_at is null)
+                      as "care_teams!",
+                  (select count(*) from org_invitations
+                    where org_id = $1 and used_at is null and revoked_at is null
+                      and expires_at > now()) as "pending_invitations!""#,
+        id
     )
-    .bind(id)
     .fetch_one(conn)
     .await?)
 }

@@ -17,19 +17,19 @@ pub struct Caregiver {
     pub note: Option<String>,
 }
 
-pub(super) const CAREGIVER_COLUMNS: &str = "c.id, c.user_id, u.name, u.email, c.relationship, c.is_primary, c.started_at, c.ended_at, c.note";
-
 pub(super) async fn caregiver(
     conn: &mut PgConnection,
     patient: Uuid,
     link: Uuid,
 ) -> Result<Caregiver, RecordError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {CAREGIVER_COLUMNS} from caregiver_patient c join users u on u.id = c.user_id
-          where c.id = $1 and c.patient_id = $2"
-    )))
-    .bind(link)
-    .bind(patient)
+    sqlx::query_as!(
+        Caregiver,
+        "select c.id, c.user_id, u.name, u.email, c.relationship, c.is_primary, c.started_at,
+             c.ended_at, c.note from caregiver_patient c join users u on u.id = c.user_id where
+             c.id = $1 and c.patient_id = $2",
+        link,
+        patient,
+    )
     .fetch_optional(conn)
     .await?
     .ok_or(RecordError::NotFound(
@@ -47,12 +47,15 @@ pub async fn caregivers(
 ) -> Result<Vec<Caregiver>, RecordError> {
     let p = visible(conn, caller, id).await?;
     read_audit(conn, caller, &p, "caregivers").await?;
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {CAREGIVER_COLUMNS} from caregiver_patient c join users u on u.id = c.user_id
-          where c.patient_id = $1 and ($2 or c.ended_at is null) order by c.is_primary desc, c.started_at, c.id"
-    )))
-    .bind(id)
-    .bind(include_ended)
+    Ok(sqlx::query_as!(
+        Caregiver,
+        "select c.id, c.user_id, u.name, u.email, c.relationship, c.is_primary, c.started_at,
+             c.ended_at, c.note from caregiver_patient c join users u on u.id = c.user_id where
+             c.patient_id = $1 and ($2 or c.ended_at is null) order by c.is_primary desc,
+             c.started_at, c.id",
+        id,
+        include_ended,
+    )
     .fetch_all(conn)
     .await?)
 }
@@ -82,11 +85,11 @@ pub async fn add_caregiver(
         new.relationship,
     )
     .await?;
-    let is_caregiver: bool = sqlx::query_scalar(
+    let is_caregiver: bool = sqlx::query_scalar!(
         "select exists(select 1 from users u join user_role ur on ur.user_id = u.id join roles r on r.id = ur.role_id
-                        where u.id = $1 and r.name = 'caregiver' and u.status <> 'blocked')",
+                        where u.id = $1 and r.name = 'caregiver' and u.status <> 'blocked') as \"exists!\"",
+        new.user_id,
     )
-    .bind(new.user_id)
     .fetch_one(&mut *tx)
     .await?;
     if !is_caregiver {
@@ -95,16 +98,16 @@ pub async fn add_caregiver(
             "is not an active user with the caregiver role",
         ));
     }
-    let link: Uuid = sqlx::query_scalar(
+    let link: Uuid = sqlx::query_scalar!(
         "insert into caregiver_patient (org_id, patient_id, user_id, relationship, is_primary, note)
          values ($1, $2, $3, $4, $5, $6) returning id",
+        p.org_id,
+        id,
+        new.user_id,
+        &relationship,
+        new.is_primary,
+        note.as_deref(),
     )
-    .bind(p.org_id)
-    .bind(id)
-    .bind(new.user_id)
-    .bind(&relationship)
-    .bind(new.is_primary)
-    .bind(&note)
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -156,16 +159,16 @@ pub async fn update_caregiver(
         .note
         .map(|n| optional_text("note", n, 1000))
         .transpose()?;
-    sqlx::query(
+    sqlx::query!(
         "update caregiver_patient set relationship = coalesce($2, relationship), is_primary = coalesce($3, is_primary),
                 note = case when $4 then $5 else note end
           where id = $1",
+        link,
+        relationship.as_deref(),
+        patch.is_primary,
+        note.is_some(),
+        note.clone().flatten(),
     )
-    .bind(link)
-    .bind(&relationship)
-    .bind(patch.is_primary)
-    .bind(note.is_some())
-    .bind(note.clone().flatten())
     .execute(&mut *tx)
     .await?;
     caller
@@ -195,8 +198,10 @@ pub async fn end_caregiver(
     let p = administered(&mut tx, caller, id).await?;
     let current = caregiver(&mut tx, id, link).await?;
     if current.ended_at.is_none() {
-        sqlx::query("update caregiver_patient set ended_at = greatest(now(), started_at + interval '1 millisecond') where id = $1")
-            .bind(link)
+        sqlx::query!(
+            "update caregiver_patient set ended_at = greatest(now(), started_at + interval '1 millisecond') where id = $1",
+            link,
+        )
             .execute(&mut *tx)
             .await?;
         caller

@@ -78,11 +78,14 @@ pub(super) async fn label(
     patient: Uuid,
     id: Uuid,
 ) -> Result<Label, RecordError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {LABEL_COLUMNS} from ground_truth_labels g where g.id = $1 and g.patient_id = $2"
-    )))
-    .bind(id)
-    .bind(patient)
+    sqlx::query_as!(
+        Label,
+        "select g.id, g.patient_id, g.event_type, g.onset, g.offset_at, g.annotated_by,
+             g.source, g.note, g.created_at, g.updated_at from ground_truth_labels g where g.id =
+             $1 and g.patient_id = $2",
+        id,
+        patient,
+    )
     .fetch_optional(conn)
     .await?
     .ok_or(RecordError::NotFound("HG-LABEL-NOT-FOUND", "no such label"))
@@ -112,18 +115,22 @@ pub async fn add_label(
     let mut tx = db.begin().await?;
     let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     let (event, source, note) = check_label(&mut tx, &input).await?;
-    let l: Label = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "insert into ground_truth_labels as g (org_id, patient_id, event_type, onset, offset_at, annotated_by, source, note)
-         values ($1, $2, $3, $4, $5, $6, $7, $8) returning {LABEL_COLUMNS}"
-    )))
-    .bind(p.org_id)
-    .bind(id)
-    .bind(&event)
-    .bind(input.onset)
-    .bind(input.offset_at)
-    .bind(caller.id())
-    .bind(&source)
-    .bind(&note)
+    let l: Label = sqlx::query_as!(
+        Label,
+        "insert into ground_truth_labels as g
+                (org_id, patient_id, event_type, onset, offset_at, annotated_by, source, note)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         returning g.id, g.patient_id, g.event_type, g.onset, g.offset_at, g.annotated_by, g.source,
+                   g.note, g.created_at, g.updated_at",
+        p.org_id,
+        id,
+        &event,
+        input.onset,
+        input.offset_at,
+        caller.id(),
+        source.as_deref(),
+        note.as_deref()
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -151,16 +158,20 @@ pub async fn update_label(
     let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     label(&mut tx, id, label_id).await?;
     let (event, source, note) = check_label(&mut tx, &input).await?;
-    let l: Label = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update ground_truth_labels g set event_type = $2, onset = $3, offset_at = $4, source = $5, note = $6
-          where g.id = $1 returning {LABEL_COLUMNS}"
-    )))
-    .bind(label_id)
-    .bind(&event)
-    .bind(input.onset)
-    .bind(input.offset_at)
-    .bind(&source)
-    .bind(&note)
+    let l: Label = sqlx::query_as!(
+        Label,
+        "update ground_truth_labels g
+            set event_type = $2, onset = $3, offset_at = $4, source = $5, note = $6
+          where g.id = $1
+         returning g.id, g.patient_id, g.event_type, g.onset, g.offset_at, g.annotated_by, g.source,
+                   g.note, g.created_at, g.updated_at",
+        label_id,
+        &event,
+        input.onset,
+        input.offset_at,
+        source.as_deref(),
+        note.as_deref()
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -186,8 +197,7 @@ pub async fn delete_label(
     let mut tx = db.begin().await?;
     let p = writable(&mut tx, caller, id, Permission::GroundTruthManage).await?;
     let l = label(&mut tx, id, label_id).await?;
-    sqlx::query("delete from ground_truth_labels where id = $1")
-        .bind(label_id)
+    sqlx::query!("delete from ground_truth_labels where id = $1", label_id)
         .execute(&mut *tx)
         .await?;
     caller

@@ -73,17 +73,20 @@ pub async fn add_location(
     } else {
         writable(&mut tx, caller, id, Permission::PatientsManage).await?
     };
-    let loc: Location = sqlx::query_as(
-        "insert into patient_locations (org_id, patient_id, ts, latitude, longitude, accuracy_m, source)
-         values ($1, $2, $3, $4, $5, $6, $7) returning id, ts, latitude, longitude, accuracy_m, source",
+    let loc: Location = sqlx::query_as!(
+        Location,
+        "insert into patient_locations
+                (org_id, patient_id, ts, latitude, longitude, accuracy_m, source)
+         values ($1, $2, $3, $4, $5, $6, $7)
+         returning id, ts, latitude, longitude, accuracy_m, source",
+        p.org_id,
+        id,
+        ts,
+        new.latitude,
+        new.longitude,
+        new.accuracy_m,
+        source.as_deref()
     )
-    .bind(p.org_id)
-    .bind(id)
-    .bind(ts)
-    .bind(new.latitude)
-    .bind(new.longitude)
-    .bind(new.accuracy_m)
-    .bind(&source)
     .fetch_one(&mut *tx)
     .await?;
     caller

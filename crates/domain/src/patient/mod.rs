@@ -16,7 +16,7 @@ use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
 
 use crate::catalog::Permission;
@@ -47,211 +47,9 @@ pub struct Patient {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "p.id, p.org_id, p.person_name, p.email, p.email_verified, p.birthdate, p.sex, p.risk_level,
     p.profile_photo_url, p.last_login_at, p.archived_at, p.created_at, p.updated_at";
-
-/// Sortable fields of the patient list.
-pub const SORTS: &[SortField] = &[
-    SortField {
-        name: "person_name",
-        column: "p.person_name",
-        ty: SqlType::Text,
-    },
-    SortField {
-        name: "created_at",
-        column: "p.created_at",
-        ty: SqlType::Timestamp,
-    },
-];
-
-/// Filters of the patient list.
-#[derive(Default)]
-pub struct Filters {
-    pub org: Option<Uuid>,
-    pub risk_level: Option<&'static str>,
-    pub care_team: Option<Uuid>,
-    pub q: Option<String>,
-    /// Archived patients instead of current ones (org_admins and superadmins).
-    pub archived: bool,
-}
-
-/// Which part of the caller's scope a query covers (see [`list`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Part {
-    /// All of it.
-    Whole,
-    /// The patients of the caller's org-wide organizations (or every patient: superadmin).
-    OrgWide,
-    /// The patients of the caller's links, outside those organizations.
-    Linked,
-}
-
-fn push_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters) {
-    push_part_filters(qb, caller, f, Part::Whole);
-}
-
-fn push_part_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters, part: Part) {
-    if f.archived {
-        qb.push(" and p.archived_at is not null");
-        // Archived records are for those who administer them.
-        if !caller.is_superadmin() {
-            qb.push(" and p.org_id = any(")
-                .push_bind(caller.scope.org_wide.clone())
-                .push(")");
-        }
-    } else {
-        qb.push(" and p.archived_at is null");
-    }
-    match part {
-        Part::Whole => caller.scope.push_patient_filter(qb, "p"),
-        Part::OrgWide => caller.scope.push_org_wide_patients(qb, "p"),
-        Part::Linked => {
-            caller.scope.push_linked_patients(qb, "p");
-        }
-    }
-    if let Some(org) = f.org {
-        qb.push(" and p.org_id = ").push_bind(org);
-    }
-    if let Some(r) = f.risk_level {
-        qb.push(" and p.risk_level = ").push_bind(r);
-    }
-    if let Some(team) = f.care_team {
-        qb.push(" and exists (select 1 from patient_care_team ft where ft.patient_id = p.id and ft.team_id = ")
-            .push_bind(team)
-            .push(")");
-    }
-    if let Some(q) = &f.q {
-        let like = format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        qb.push(" and (p.person_name ilike ")
-            .push_bind(like.clone())
-            .push(" or p.email ilike ")
-            .push_bind(like)
-            .push(")");
-    }
-}
-
-/// A row with the number of rows its query matched before the limit (`count(*) over ()`).
-#[derive(sqlx::FromRow)]
-struct Counted<T> {
-    #[sqlx(flatten)]
-    item: T,
-    matched: i64,
-}
-
-/// The patients the caller can see; the read is audited.
-///
-/// Two shapes, both driven by indexes:
-/// * a caller whose patients are bounded by their own links (care teams, caregiving, self) reads
-///   them all — a few hundred — sorted, and counts them in the same query;
-/// * a caller who sees whole organizations (org_admin, viewer, superadmin) reads the page from the
-///   `(org_id, person_name, id)` index, stopping after it, unioned with the page of their other
-///   links outside those organizations; the total adds the index-only count of the organizations'
-///   patients to the count of those links.
-pub async fn list(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    f: &Filters,
-    page: &PageRequest,
-) -> Result<Page<Patient>, RecordError> {
-    let linked_only = caller.scope.patients_link_bounded();
-    let window = page.after.is_none() && linked_only;
-    let mut qb = if linked_only {
-        let mut qb = QueryBuilder::new(format!(
-            "select {COLUMNS}, {} as matched from patients p where true",
-            if window {
-                "count(*) over ()"
-            } else {
-                "0::bigint"
-            }
-        ));
-        push_filters(&mut qb, caller, f);
-        qb
-    } else {
-        let mut qb = QueryBuilder::new(format!(
-            "select *, 0::bigint as matched from ((select {COLUMNS} from patients p where true"
-        ));
-        push_part_filters(&mut qb, caller, f, Part::OrgWide);
-        page.push_after(&mut qb, "p.id");
-        page.push_order_limit_part(&mut qb, "p.id");
-        qb.push(")");
-        let mut linked = QueryBuilder::new("");
-        if caller.scope.push_linked_patients(&mut linked, "p") {
-            qb.push(format!(
-                " union (select {COLUMNS} from patients p where true"
-            ));
-            push_part_filters(&mut qb, caller, f, Part::Linked);
-            page.push_after(&mut qb, "p.id");
-            page.push_order_limit_part(&mut qb, "p.id");
-            qb.push(")");
-        }
-        qb.push(") p where true");
-        qb
-    };
-    page.push_after(&mut qb, "p.id");
-    page.push_order_limit(&mut qb, "p.id");
-    let rows: Vec<Counted<Patient>> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let matched = rows.first().filter(|_| window).map(|r| r.matched);
-    let rows = rows.into_iter().map(|r| r.item).collect();
-    let mut out = page.finish(rows, |p| {
-        let v = if page.sort.field.name == "created_at" {
-            json!(p.created_at)
-        } else {
-            json!(p.person_name)
-        };
-        (v, p.id)
-    });
-    // Counting every patient of the installation (a superadmin's unfiltered list) would read them
-    // all on every page: the total is given only when the page itself tells it (spec/03: "when
-    // cheap").
-    let everything = caller.scope.all
-        && f.org.is_none()
-        && f.risk_level.is_none()
-        && f.care_team.is_none()
-        && f.q.is_none();
-    out.total = match matched {
-        Some(n) => Some(n),
-        None if everything => page.total_if_known(&out),
-        None => Some(page.total(&out, count(conn, caller, f)).await?),
-    };
-    let ids: Vec<Uuid> = out.items.iter().map(|p| p.id).collect();
-    caller
-        .audit(Action::PatientList)
-        .entity_kind("patient")
-        .org(f.org)
-        .details(json!({"count": ids.len(), "patient_ids": ids}))
-        .record(conn)
-        .await?;
-    Ok(out)
-}
-
-/// How many patients the caller can see with `f` (see [`list`] for the two shapes).
-pub async fn count(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    f: &Filters,
-) -> Result<i64, RecordError> {
-    if caller.scope.patients_link_bounded() {
-        let mut qb = QueryBuilder::new("select count(*) from patients p where true");
-        push_filters(&mut qb, caller, f);
-        return Ok(qb.build_query_scalar().fetch_one(conn).await?);
-    }
-    let mut qb = QueryBuilder::new("select (select count(*) from patients p where true");
-    push_part_filters(&mut qb, caller, f, Part::OrgWide);
-    qb.push(")");
-    let mut linked = QueryBuilder::new("");
-    if caller.scope.push_linked_patients(&mut linked, "p") {
-        qb.push(" + (select count(*) from patients p where true");
-        push_part_filters(&mut qb, caller, f, Part::Linked);
-        qb.push(")");
-    }
-    Ok(qb.build_query_scalar().fetch_one(conn).await?)
-}
 
 /// A patient the caller can see (archived ones only for their administrators), without auditing.
 async fn visible(
@@ -306,12 +104,12 @@ async fn in_care_team(
     caller: &Caller,
     patient: Uuid,
 ) -> Result<bool, RecordError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "select exists(select 1 from patient_care_team pct join care_team_member m on m.team_id = pct.team_id
-                        where pct.patient_id = $1 and m.user_id = $2)",
+                        where pct.patient_id = $1 and m.user_id = $2) as \"exists!\"",
+        patient,
+        caller.id(),
     )
-    .bind(patient)
-    .bind(caller.id())
     .fetch_one(conn)
     .await?)
 }
@@ -427,26 +225,30 @@ pub async fn create(
         Some(r) => Some(catalog_code(&mut tx, "risk_levels", "risk_level", r).await?),
         None => None,
     };
-    let p: Patient = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let p: Patient = sqlx::query_as!(
+        Patient,
         "insert into patients as p (org_id, person_name, email, birthdate, sex, risk_level)
-         values ($1, $2, $3, $4, $5, $6) returning {COLUMNS}"
-    )))
-    .bind(new.org_id)
-    .bind(&name)
-    .bind(&email)
-    .bind(birthdate)
-    .bind(&sex)
-    .bind(&risk)
+         values ($1, $2, $3, $4, $5, $6)
+         returning p.id, p.org_id, p.person_name, p.email, p.email_verified, p.birthdate, p.sex,
+                   p.risk_level, p.profile_photo_url, p.last_login_at, p.archived_at, p.created_at,
+                   p.updated_at",
+        new.org_id,
+        &name,
+        email.as_deref(),
+        birthdate,
+        sex.as_deref(),
+        risk.as_deref()
+    )
     .fetch_one(&mut *tx)
     .await?;
     for team in new.care_team_ids {
-        let linked = sqlx::query(
+        let linked = sqlx::query!(
             "insert into patient_care_team (patient_id, team_id, org_id)
              select $1, t.id, t.org_id from care_teams t where t.id = $2 and t.org_id = $3 and t.archived_at is null",
+            p.id,
+            team,
+            new.org_id,
         )
-        .bind(p.id)
-        .bind(team)
-        .bind(new.org_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -511,25 +313,30 @@ pub async fn update(
         Some(None) => Some(None),
         None => None,
     };
-    let p: Patient = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let p: Patient = sqlx::query_as!(
+        Patient,
         "update patients p set person_name = coalesce($2, p.person_name),
                 email = case when $3 then $4 else p.email end,
-                email_verified = case when $3 and $4 is distinct from p.email then false else p.email_verified end,
+                email_verified = case when $3 and $4 is distinct from p.email then false
+                                      else p.email_verified end,
                 birthdate = case when $5 then $6 else p.birthdate end,
                 sex = case when $7 then $8 else p.sex end,
                 risk_level = case when $9 then $10 else p.risk_level end
-          where p.id = $1 returning {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(&name)
-    .bind(email.is_some())
-    .bind(email.clone().flatten())
-    .bind(birthdate.is_some())
-    .bind(birthdate.flatten())
-    .bind(sex.is_some())
-    .bind(sex.clone().flatten())
-    .bind(risk.is_some())
-    .bind(risk.clone().flatten())
+          where p.id = $1
+         returning p.id, p.org_id, p.person_name, p.email, p.email_verified, p.birthdate, p.sex,
+                   p.risk_level, p.profile_photo_url, p.last_login_at, p.archived_at, p.created_at,
+                   p.updated_at",
+        id,
+        name.as_deref(),
+        email.is_some(),
+        email.clone().flatten(),
+        birthdate.is_some(),
+        birthdate.flatten(),
+        sex.is_some(),
+        sex.clone().flatten(),
+        risk.is_some(),
+        risk.clone().flatten()
+    )
     .fetch_one(&mut *tx)
     .await?;
     let mut changed = serde_json::Map::new();
@@ -563,10 +370,13 @@ pub async fn archive(db: &PgPool, caller: &Caller, id: Uuid) -> Result<Patient, 
         tx.commit().await?;
         return Ok(current);
     }
-    let p: Patient = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update patients p set archived_at = now() where p.id = $1 returning {COLUMNS}"
-    )))
-    .bind(id)
+    let p: Patient = sqlx::query_as!(
+        Patient,
+        "update patients p set archived_at = now() where p.id = $1 returning p.id, p.org_id,
+             p.person_name, p.email, p.email_verified, p.birthdate, p.sex, p.risk_level,
+             p.profile_photo_url, p.last_login_at, p.archived_at, p.created_at, p.updated_at",
+        id,
+    )
     .fetch_one(&mut *tx)
     .await?;
     caller
@@ -581,12 +391,14 @@ pub async fn archive(db: &PgPool, caller: &Caller, id: Uuid) -> Result<Patient, 
 
 mod caregivers;
 mod labels;
+mod list;
 mod locations;
 mod teams;
 mod views;
 
 pub use caregivers::*;
 pub use labels::*;
+pub use list::*;
 pub use locations::*;
 pub use teams::*;
 pub use views::*;

@@ -19,12 +19,13 @@ pub async fn care_teams(
 ) -> Result<Vec<PatientTeam>, RecordError> {
     let p = visible(conn, caller, id).await?;
     read_audit(conn, caller, &p, "care_teams").await?;
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        PatientTeam,
         "select t.id as team_id, t.name, pct.created_at as linked_at
            from patient_care_team pct join care_teams t on t.id = pct.team_id
           where pct.patient_id = $1 order by t.name, t.id",
+        id
     )
-    .bind(id)
     .fetch_all(conn)
     .await?)
 }
@@ -40,13 +41,13 @@ pub async fn link_team(
     let team: Uuid = team.into();
     let mut tx = db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
-    let linked = sqlx::query(
+    let linked = sqlx::query!(
         "insert into patient_care_team (patient_id, team_id, org_id)
          select $1, t.id, t.org_id from care_teams t where t.id = $2 and t.org_id = $3 and t.archived_at is null",
+        id,
+        team,
+        p.org_id,
     )
-    .bind(id)
-    .bind(team)
-    .bind(p.org_id)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -78,13 +79,14 @@ pub async fn unlink_team(
     let team: Uuid = team.into();
     let mut tx = db.begin().await?;
     let p = administered(&mut tx, caller, id).await?;
-    let removed =
-        sqlx::query("delete from patient_care_team where patient_id = $1 and team_id = $2")
-            .bind(id)
-            .bind(team)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    let removed = sqlx::query!(
+        "delete from patient_care_team where patient_id = $1 and team_id = $2",
+        id,
+        team,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if removed == 0 {
         return Err(RecordError::NotFound(
             "HG-TEAM-NOT-FOUND",

@@ -70,13 +70,18 @@ pub async fn devices(
 ) -> Result<Vec<PatientDevice>, RecordError> {
     let p = visible(conn, caller, id).await?;
     read_audit(conn, caller, &p, "devices").await?;
-    Ok(sqlx::query_as(
-        "select d.id, d.serial, d.brand, d.model, d.device_type, d.active, d.last_seen_at,
-                coalesce((select array_agg(s.signal_type order by s.signal_type) from signal_streams s
-                           where s.device_id = d.id and s.ended_at is null), '{}') as open_streams
-           from devices d where d.owner_patient_id = $1 and d.archived_at is null order by d.serial",
+    Ok(sqlx::query_as!(
+        PatientDevice,
+        r#"select d.id, d.serial, d.brand, d.model, d.device_type, d.active, d.last_seen_at,
+                  coalesce((select array_agg(s.signal_type order by s.signal_type)
+                              from signal_streams s
+                             where s.device_id = d.id and s.ended_at is null), '{}')
+                      as "open_streams!"
+             from devices d
+            where d.owner_patient_id = $1 and d.archived_at is null
+            order by d.serial"#,
+        id
     )
-    .bind(id)
     .fetch_all(conn)
     .await?)
 }

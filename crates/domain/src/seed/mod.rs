@@ -44,28 +44,28 @@ pub async fn base(pool: &PgPool) -> Result<(), SeedError> {
     catalogs(&mut tx).await?;
     roles_and_permissions(&mut tx).await?;
     default_rules(&mut tx).await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into models (id, name, version, task, training_data_ref, hyperparams, threshold, status)
          values ($1, $2, $3, 'AFIB detection from RR-interval irregularity', 'builtin',
                  '{\"window_s\": 60, \"features\": [\"cv_rr\", \"rmssd\", \"sample_entropy\"]}', 0.7, 'active')
          on conflict (name, version) do nothing",
+        seed_id("model:afib-rr-irregularity:1.0.0"),
+        AFIB_MODEL.0,
+        AFIB_MODEL.1,
     )
-    .bind(seed_id("model:afib-rr-irregularity:1.0.0"))
-    .bind(AFIB_MODEL.0)
-    .bind(AFIB_MODEL.1)
     .execute(&mut *tx)
     .await?;
     for c in Component::ALL {
-        sqlx::query(
+        sqlx::query!(
             "insert into services (code, name, url) values ($1, $2, $3) on conflict (code) do nothing",
+            c.name(),
+            format!("HeartGuard {}", c.name()),
+            format!("http://127.0.0.1:{}", c.default_port()),
         )
-        .bind(c.name())
-        .bind(format!("HeartGuard {}", c.name()))
-        .bind(format!("http://127.0.0.1:{}", c.default_port()))
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("insert into system_settings (id) values (1) on conflict (id) do nothing")
+    sqlx::query!("insert into system_settings (id) values (1) on conflict (id) do nothing")
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -91,25 +91,25 @@ async fn catalogs(tx: &mut PgConnection) -> Result<(), SeedError> {
         .await?;
     }
     for (code, label, min, max) in ALERT_TYPES {
-        sqlx::query(
+        sqlx::query!(
             "insert into alert_types (code, label, min_level, max_level) values ($1, $2, $3, $4)
              on conflict (code) do nothing",
+            code,
+            label,
+            min,
+            max,
         )
-        .bind(code)
-        .bind(label)
-        .bind(min)
-        .bind(max)
         .execute(&mut *tx)
         .await?;
     }
     for (code, label, level) in EVENT_TYPES {
-        sqlx::query(
+        sqlx::query!(
             "insert into event_types (code, label, default_level) values ($1, $2, $3)
              on conflict (code) do nothing",
+            code,
+            label,
+            level,
         )
-        .bind(code)
-        .bind(label)
-        .bind(level)
         .execute(&mut *tx)
         .await?;
     }
@@ -118,51 +118,51 @@ async fn catalogs(tx: &mut PgConnection) -> Result<(), SeedError> {
 
 async fn roles_and_permissions(tx: &mut PgConnection) -> Result<(), SeedError> {
     for (role, description) in ROLES {
-        sqlx::query(
+        sqlx::query!(
             "insert into roles (name, description) values ($1, $2) on conflict (name) do nothing",
+            role.code(),
+            description,
         )
-        .bind(role.code())
-        .bind(description)
         .execute(&mut *tx)
         .await?;
     }
     for (permission, description) in PERMISSIONS {
-        sqlx::query(
+        sqlx::query!(
             "insert into permissions (code, description) values ($1, $2) on conflict (code) do nothing",
+            permission.code(),
+            description,
         )
-        .bind(permission.code())
-        .bind(description)
         .execute(&mut *tx)
         .await?;
     }
     for (role, perms) in ROLE_PERMISSIONS {
-        sqlx::query(
+        sqlx::query!(
             "insert into role_permission (role_id, permission_id)
              select r.id, p.id from roles r cross join permissions p
               where r.name = $1 and p.code = any($2)
              on conflict do nothing",
+            role.code(),
+            &codes(perms),
         )
-        .bind(role.code())
-        .bind(codes(perms))
         .execute(&mut *tx)
         .await?;
     }
     for (role, perms) in ORG_ROLE_PERMISSIONS {
-        sqlx::query(
+        sqlx::query!(
             "insert into org_role_permission (org_role, permission_id)
              select $1, p.id from permissions p where p.code = any($2)
              on conflict do nothing",
+            role.code(),
+            &codes(perms),
         )
-        .bind(role.code())
-        .bind(codes(perms))
         .execute(&mut *tx)
         .await?;
     }
     Ok(())
 }
 
-fn codes(permissions: &[Permission]) -> Vec<&'static str> {
-    permissions.iter().map(|p| p.code()).collect()
+fn codes(permissions: &[Permission]) -> Vec<String> {
+    permissions.iter().map(|p| p.code().to_owned()).collect()
 }
 
 async fn default_rules(tx: &mut PgConnection) -> Result<(), SeedError> {
@@ -170,20 +170,20 @@ async fn default_rules(tx: &mut PgConnection) -> Result<(), SeedError> {
         let id = seed_id(&format!(
             "rule:{alert_type}:{signal}:{condition}:{threshold}"
         ));
-        sqlx::query(
+        sqlx::query!(
             "insert into alert_rules (id, alert_type, signal_type, condition, threshold, duration_s,
                                       hysteresis, level, reason)
              values ($1, $2, $3, $4, $5, $6, $7, $8, 'platform default')
              on conflict (id) do nothing",
+            id,
+            alert_type,
+            signal,
+            condition,
+            threshold,
+            secs,
+            if *signal == "SpO2" { 1.0 } else { 2.0 },
+            level,
         )
-        .bind(id)
-        .bind(alert_type)
-        .bind(signal)
-        .bind(condition)
-        .bind(threshold)
-        .bind(secs)
-        .bind(if *signal == "SpO2" { 1.0 } else { 2.0 })
-        .bind(level)
         .execute(&mut *tx)
         .await?;
     }
@@ -192,10 +192,12 @@ async fn default_rules(tx: &mut PgConnection) -> Result<(), SeedError> {
 
 /// Whether an account with this e-mail exists (case-insensitive).
 pub async fn user_exists(conn: &mut PgConnection, email: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists(select 1 from users where lower(email) = lower($1))")
-        .bind(email)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        "select exists(select 1 from users where lower(email) = lower($1)) as \"exists!\"",
+        email,
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Creates an active, verified superadmin with `email` and `password` unless the e-mail exists;
@@ -210,21 +212,21 @@ pub async fn ensure_superadmin(
         return Ok(false);
     }
     let hash = password::hash(password)?;
-    let id: Uuid = sqlx::query_scalar(
+    let id: Uuid = sqlx::query_scalar!(
         "insert into users (id, name, email, password_hash, status, email_verified_at)
          values ($1, $2, $3, $4, 'active', now()) returning id",
+        seed_id(&format!("user:{}", email.to_lowercase())),
+        name,
+        email,
+        hash,
     )
-    .bind(seed_id(&format!("user:{}", email.to_lowercase())))
-    .bind(name)
-    .bind(email)
-    .bind(hash)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into user_role (user_id, role_id) select $1, id from roles where name = 'superadmin'
          on conflict do nothing",
+        id,
     )
-    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(true)

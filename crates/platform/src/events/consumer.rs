@@ -115,11 +115,11 @@ pub async fn claim_and_handle(
     consumer: &dyn Consumer,
     event: &EventMessage,
 ) -> Result<Handled, ConsumerError> {
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "insert into processed_events (consumer, event_id) values ($1, $2) on conflict do nothing",
+        consumer.spec().name,
+        event.id,
     )
-    .bind(consumer.spec().name)
-    .bind(event.id)
     .execute(&mut *conn)
     .await?
     .rows_affected();

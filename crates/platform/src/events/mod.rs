@@ -94,18 +94,18 @@ pub struct NewEvent {
 /// describes) and returns its id. If this fails, the change must fail too.
 pub async fn enqueue(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, DbError> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "insert into outbox_events (id, aggregate, aggregate_id, event_type, org_id, actor, request_id, payload)
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        id,
+        &event.aggregate,
+        event.aggregate_id,
+        &event.event_type,
+        event.org_id,
+        event.actor.as_ref(),
+        event.request_id.as_deref(),
+        &event.data,
     )
-    .bind(id)
-    .bind(&event.aggregate)
-    .bind(event.aggregate_id)
-    .bind(&event.event_type)
-    .bind(event.org_id)
-    .bind(&event.actor)
-    .bind(&event.request_id)
-    .bind(&event.data)
     .execute(conn)
     .await?;
     RELAY_WAKE.send_modify(|n| *n = n.wrapping_add(1));
@@ -166,15 +166,16 @@ impl OutboxRow {
 /// lets the PostgreSQL broker's queue rows reference them meanwhile.
 pub async fn relay_once(pool: &PgPool, broker: &dyn Broker, batch: i64) -> Result<usize, DbError> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<OutboxRow> = sqlx::query_as(
+    let rows: Vec<OutboxRow> = sqlx::query_as!(
+        OutboxRow,
         "select id, event_type, org_id, actor, request_id, payload, created_at
            from outbox_events
           where published_at is null
           order by created_at, id
           limit $1
           for no key update skip locked",
+        batch
     )
-    .bind(batch)
     .fetch_all(&mut *tx)
     .await?;
     let mut published = Vec::with_capacity(rows.len());
@@ -189,16 +190,18 @@ pub async fn relay_once(pool: &PgPool, broker: &dyn Broker, batch: i64) -> Resul
             }
         }
     }
-    sqlx::query("update outbox_events set published_at = now() where id = any($1)")
-        .bind(&published)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "update outbox_events set published_at = now() where id = any($1)",
+        &published,
+    )
+    .execute(&mut *tx)
+    .await?;
     if let Some((id, error)) = &failure {
-        sqlx::query(
+        sqlx::query!(
             "update outbox_events set attempts = attempts + 1, last_error = $2 where id = $1",
+            id,
+            error,
         )
-        .bind(id)
-        .bind(error)
         .execute(&mut *tx)
         .await?;
     }

@@ -43,10 +43,8 @@ fn broker_error(e: sqlx::Error) -> BrokerError {
     BrokerError(DbError::from(e).to_string())
 }
 
-#[derive(sqlx::FromRow)]
 struct Next {
     attempts: i32,
-    #[sqlx(flatten)]
     event: OutboxRow,
 }
 
@@ -56,7 +54,7 @@ impl PgBroker {
     async fn next(&self, pool: &PgPool, consumer: &dyn Consumer) -> Result<bool, DbError> {
         let spec = consumer.spec();
         let mut tx = pool.begin().await?;
-        let next: Option<Next> = sqlx::query_as(
+        let next = sqlx::query!(
             "select q.attempts, o.id, o.event_type, o.org_id, o.actor, o.request_id,
                     o.payload, o.created_at
                from consumer_queue q join outbox_events o on o.id = q.event_id
@@ -64,10 +62,22 @@ impl PgBroker {
               order by q.available_at, q.event_id
               limit 1
               for update of q skip locked",
+            spec.name
         )
-        .bind(spec.name)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|r| Next {
+            attempts: r.attempts,
+            event: OutboxRow {
+                id: r.id,
+                event_type: r.event_type,
+                org_id: r.org_id,
+                actor: r.actor,
+                request_id: r.request_id,
+                payload: r.payload,
+                created_at: r.created_at,
+            },
+        });
         let Some(next) = next else {
             return Ok(false);
         };
@@ -75,11 +85,13 @@ impl PgBroker {
         let event = next.event.into_message();
         match claim_and_handle(&mut tx, consumer, &event).await {
             Ok(handled) => {
-                sqlx::query("delete from consumer_queue where consumer = $1 and event_id = $2")
-                    .bind(spec.name)
-                    .bind(event.id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query!(
+                    "delete from consumer_queue where consumer = $1 and event_id = $2",
+                    spec.name,
+                    event.id,
+                )
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 count(
                     spec.name,
@@ -108,18 +120,18 @@ impl PgBroker {
         let attempts = attempts + 1;
         let dead =
             matches!(error, ConsumerError::Reject(_)) || attempts as u32 >= spec.max_attempts;
-        sqlx::query(
+        sqlx::query!(
             "update consumer_queue set attempts = $3, last_error = $4,
                     available_at = now() + make_interval(secs => $5),
                     dead_at = case when $6 then now() end
               where consumer = $1 and event_id = $2",
+            spec.name,
+            event,
+            attempts,
+            error.to_string(),
+            spec.retry_delay.as_secs_f64(),
+            dead,
         )
-        .bind(spec.name)
-        .bind(event)
-        .bind(attempts)
-        .bind(error.to_string())
-        .bind(spec.retry_delay.as_secs_f64())
-        .bind(dead)
         .execute(&self.pool)
         .await?;
         if dead {
@@ -136,13 +148,13 @@ impl PgBroker {
 #[async_trait]
 impl Broker for PgBroker {
     async fn publish(&self, event: &EventMessage) -> Result<(), BrokerError> {
-        let queued = sqlx::query(
+        let queued = sqlx::query!(
             "insert into consumer_queue (consumer, event_id)
-             select distinct b.consumer, $1 from consumer_bindings b where $2 ~ b.regex
+             select distinct b.consumer, $1::uuid from consumer_bindings b where $2 ~ b.regex
              on conflict do nothing",
+            event.id,
+            &event.event_type,
         )
-        .bind(event.id)
-        .bind(&event.event_type)
         .execute(&self.pool)
         .await
         .map_err(broker_error)?
@@ -163,23 +175,25 @@ impl Broker for PgBroker {
     }
 
     async fn declare(&self, spec: &ConsumerSpec) -> Result<(), BrokerError> {
-        let patterns: Vec<&str> = spec.bindings.to_vec();
+        let patterns: Vec<String> = spec.bindings.iter().map(|p| p.to_string()).collect();
         let regexes: Vec<String> = patterns.iter().map(|p| pattern_regex(p)).collect();
         let mut tx = self.pool.begin().await.map_err(broker_error)?;
-        sqlx::query("delete from consumer_bindings where consumer = $1 and pattern <> all($2)")
-            .bind(spec.name)
-            .bind(&patterns)
-            .execute(&mut *tx)
-            .await
-            .map_err(broker_error)?;
-        sqlx::query(
+        sqlx::query!(
+            "delete from consumer_bindings where consumer = $1 and pattern <> all($2)",
+            spec.name,
+            &patterns,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(broker_error)?;
+        sqlx::query!(
             "insert into consumer_bindings (consumer, pattern, regex)
              select $1, p, r from unnest($2::text[], $3::text[]) as t(p, r)
              on conflict (consumer, pattern) do update set regex = excluded.regex",
+            spec.name,
+            &patterns,
+            &regexes,
         )
-        .bind(spec.name)
-        .bind(&patterns)
-        .bind(&regexes)
         .execute(&mut *tx)
         .await
         .map_err(broker_error)?;
@@ -215,14 +229,16 @@ impl Broker for PgBroker {
     }
 
     async fn stats(&self, spec: &ConsumerSpec) -> Result<QueueStats, BrokerError> {
-        let (ready, dead): (i64, i64) = sqlx::query_as(
-            "select count(*) filter (where dead_at is null), count(*) filter (where dead_at is not null)
-               from consumer_queue where consumer = $1",
+        let counts = sqlx::query!(
+            r#"select count(*) filter (where dead_at is null) as "ready!",
+                      count(*) filter (where dead_at is not null) as "dead!"
+                 from consumer_queue where consumer = $1"#,
+            spec.name
         )
-        .bind(spec.name)
         .fetch_one(&self.pool)
         .await
         .map_err(broker_error)?;
+        let (ready, dead) = (counts.ready, counts.dead);
         Ok(QueueStats {
             ready: ready as u64,
             dead: dead as u64,

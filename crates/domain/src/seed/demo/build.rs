@@ -24,12 +24,12 @@ pub async fn demo(pool: &PgPool, passwords: &DemoPasswords) -> Result<DemoReport
     }
 
     for (code, name) in ORGS {
-        sqlx::query(
+        sqlx::query!(
             "insert into organizations (id, code, name) values ($1, $2, $3) on conflict do nothing",
+            org_id(code),
+            code,
+            name,
         )
-        .bind(org_id(code))
-        .bind(code)
-        .bind(name)
         .execute(&mut *tx)
         .await?;
     }
@@ -44,61 +44,61 @@ pub async fn demo(pool: &PgPool, passwords: &DemoPasswords) -> Result<DemoReport
                 Some(h) => h.clone(),
                 None => demo_hash.insert(password::hash(&passwords.demo)?).clone(),
             };
-            sqlx::query(
+            sqlx::query!(
                 "insert into users (id, name, email, password_hash, status, email_verified_at)
                  values ($1, $2, $3, $4, 'active', now())",
+                user_id(u.email),
+                u.name,
+                u.email,
+                hash,
             )
-            .bind(user_id(u.email))
-            .bind(u.name)
-            .bind(u.email)
-            .bind(hash)
             .execute(&mut *tx)
             .await?;
             report.created.push(u.email.to_owned());
         }
         let id = existing_user_id(&mut tx, u.email).await?;
         if let Some(role) = u.role {
-            sqlx::query(
+            sqlx::query!(
                 "insert into user_role (user_id, role_id) select $1, id from roles where name = $2
                  on conflict do nothing",
+                id,
+                role,
             )
-            .bind(id)
-            .bind(role)
             .execute(&mut *tx)
             .await?;
         }
         for (org, role) in u.orgs {
-            sqlx::query(
+            sqlx::query!(
                 "insert into user_org_membership (org_id, user_id, org_role) values ($1, $2, $3)
                  on conflict do nothing",
+                org_id(org),
+                id,
+                role,
             )
-            .bind(org_id(org))
-            .bind(id)
-            .bind(role)
             .execute(&mut *tx)
             .await?;
         }
     }
 
     for (org, name, members) in TEAMS {
-        sqlx::query(
+        sqlx::query!(
             "insert into care_teams (id, org_id, name) values ($1, $2, $3) on conflict do nothing",
+            team_id(org, name),
+            org_id(org),
+            name,
         )
-        .bind(team_id(org, name))
-        .bind(org_id(org))
-        .bind(name)
         .execute(&mut *tx)
         .await?;
         for (email, role) in *members {
             let uid = existing_user_id(&mut tx, email).await?;
-            sqlx::query(
+            sqlx::query!(
                 "insert into care_team_member (team_id, org_id, user_id, role) values ($1, $2, $3, $4)
                  on conflict do nothing",
+                team_id(org, name),
+                org_id(org),
+                uid,
+                role,
             )
-            .bind(team_id(org, name))
-            .bind(org_id(org))
-            .bind(uid)
-            .bind(role)
             .execute(&mut *tx)
             .await?;
         }
@@ -123,19 +123,19 @@ pub async fn demo(pool: &PgPool, passwords: &DemoPasswords) -> Result<DemoReport
             .find(|p| p.key == *patient_key)
             .expect("caregiver links name demo patients");
         let uid = existing_user_id(&mut tx, email).await?;
-        sqlx::query(
+        sqlx::query!(
             "insert into caregiver_patient (id, org_id, patient_id, user_id, relationship, is_primary,
                                             started_at, note)
              values ($1, $2, $3, $4, $5, $6, $7, 'Cuidador(a) de demostración')
              on conflict do nothing",
+            seed_id(&format!("caregiver:{patient_key}:{email}")),
+            org_id(p.org),
+            patient_id(p.key),
+            uid,
+            relationship,
+            primary,
+            now - Duration::days(90),
         )
-        .bind(seed_id(&format!("caregiver:{patient_key}:{email}")))
-        .bind(org_id(p.org))
-        .bind(patient_id(p.key))
-        .bind(uid)
-        .bind(relationship)
-        .bind(primary)
-        .bind(now - Duration::days(90))
         .execute(&mut *tx)
         .await?;
     }
@@ -175,8 +175,7 @@ pub(super) async fn existing_user_id(
     conn: &mut PgConnection,
     email: &str,
 ) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar("select id from users where lower(email) = lower($1)")
-        .bind(email)
+    sqlx::query_scalar!("select id from users where lower(email) = lower($1)", email)
         .fetch_one(conn)
         .await
 }
@@ -192,10 +191,12 @@ pub(super) async fn patient(
 ) -> Result<(), SeedError> {
     let pid = patient_id(p.key);
     let oid = org_id(p.org);
-    let exists: bool = sqlx::query_scalar("select exists(select 1 from patients where id = $1)")
-        .bind(pid)
-        .fetch_one(&mut *tx)
-        .await?;
+    let exists: bool = sqlx::query_scalar!(
+        "select exists(select 1 from patients where id = $1) as \"exists!\"",
+        pid,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if !exists {
         let hash = match p.email {
             Some(_) => Some(match demo_hash {
@@ -205,20 +206,20 @@ pub(super) async fn patient(
             None => None,
         };
         let (y, m, d) = p.birthdate;
-        sqlx::query(
+        sqlx::query!(
             "insert into patients (id, org_id, person_name, email, password_hash, email_verified,
                                    birthdate, sex, risk_level)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            pid,
+            oid,
+            p.name,
+            p.email,
+            hash,
+            p.email.is_some(),
+            NaiveDate::from_ymd_opt(y, m, d).expect("demo birthdates are valid"),
+            p.sex,
+            p.risk,
         )
-        .bind(pid)
-        .bind(oid)
-        .bind(p.name)
-        .bind(p.email)
-        .bind(hash)
-        .bind(p.email.is_some())
-        .bind(NaiveDate::from_ymd_opt(y, m, d).expect("demo birthdates are valid"))
-        .bind(p.sex)
-        .bind(p.risk)
         .execute(&mut *tx)
         .await?;
         if let Some(email) = p.email {
@@ -227,42 +228,42 @@ pub(super) async fn patient(
     } else if let Some(email) = p.email {
         report.existing.push(email.to_owned());
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into patient_care_team (patient_id, team_id, org_id) values ($1, $2, $3)
          on conflict do nothing",
+        pid,
+        team_id(p.org, p.team),
+        oid,
     )
-    .bind(pid)
-    .bind(team_id(p.org, p.team))
-    .bind(oid)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into patient_locations (id, org_id, patient_id, ts, latitude, longitude, accuracy_m, source)
          values ($1, $2, $3, $4, $5, $6, 25, 'demo') on conflict do nothing",
+        seed_id(&format!("location:{}", p.key)),
+        oid,
+        pid,
+        now - Duration::minutes(30),
+        19.4326 + n as f64 * 0.01,
+        -99.1332 - n as f64 * 0.01,
     )
-    .bind(seed_id(&format!("location:{}", p.key)))
-    .bind(oid)
-    .bind(pid)
-    .bind(now - Duration::minutes(30))
-    .bind(19.4326 + n as f64 * 0.01)
-    .bind(-99.1332 - n as f64 * 0.01)
     .execute(&mut *tx)
     .await?;
 
     let device = seed_id(&format!("device:{}", p.key));
-    sqlx::query(
+    sqlx::query!(
         "insert into devices (id, org_id, serial, brand, model, device_type, owner_patient_id, registered_at)
          values ($1, $2, $3, 'HeartGuard', 'HG Band 2', 'WEARABLE_MULTI', $4, $5) on conflict do nothing",
-    )
-    .bind(device)
-    .bind(oid)
-    .bind(format!(
+        device,
+        oid,
+        format!(
         "HG-{}-{:02}",
         p.org.replace('-', ""),
         p.key.trim_start_matches(char::is_alphabetic)
-    ))
-    .bind(pid)
-    .bind(now - Duration::days(30))
+    ),
+        pid,
+        now - Duration::days(30),
+    )
     .execute(&mut *tx)
     .await?;
 
@@ -273,17 +274,17 @@ pub(super) async fn patient(
         } else {
             1.0 / 60.0
         };
-        sqlx::query(
+        sqlx::query!(
             "insert into signal_streams (id, org_id, patient_id, device_id, signal_type, sample_rate_hz, started_at)
              values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
+            stream_id(p.key, signal),
+            oid,
+            pid,
+            device,
+            signal,
+            rate,
+            started,
         )
-        .bind(stream_id(p.key, signal))
-        .bind(oid)
-        .bind(pid)
-        .bind(device)
-        .bind(signal)
-        .bind(rate)
-        .bind(started)
         .execute(&mut *tx)
         .await?;
     }

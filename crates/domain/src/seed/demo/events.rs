@@ -21,62 +21,62 @@ pub(super) async fn alerts(
         let acked = reached("ack").then(|| created + Duration::minutes(4));
         let resolved = reached("resolved").then(|| created + Duration::minutes(35));
         let closed = reached("closed").then(|| created + Duration::hours(2));
-        let inserted = sqlx::query(
+        let inserted = sqlx::query!(
             "insert into alerts (id, org_id, patient_id, alert_type, alert_level, status, description,
                                  dedup_key, last_seen_at, created_at, updated_at, acknowledged_at,
                                  resolved_at, closed_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10, $11, $12)
              on conflict do nothing",
+            id,
+            oid,
+            patient_id(p.key),
+            alert_type,
+            level,
+            status,
+            description,
+            format!("{}:{alert_type}", patient_id(p.key)),
+            created,
+            acked,
+            resolved,
+            closed,
         )
-        .bind(id)
-        .bind(oid)
-        .bind(patient_id(p.key))
-        .bind(alert_type)
-        .bind(level)
-        .bind(status)
-        .bind(description)
-        .bind(format!("{}:{alert_type}", patient_id(p.key)))
-        .bind(created)
-        .bind(acked)
-        .bind(resolved)
-        .bind(closed)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
             continue;
         }
-        sqlx::query(
+        sqlx::query!(
             "insert into alert_assignment (org_id, alert_id, assignee_user_id, assigned_at)
              values ($1, $2, $3, $4)",
+            oid,
+            id,
+            clinician,
+            created,
         )
-        .bind(oid)
-        .bind(id)
-        .bind(clinician)
-        .bind(created)
         .execute(&mut *tx)
         .await?;
         if reached("notified") {
-            sqlx::query(
+            sqlx::query!(
                 "insert into alert_delivery (org_id, alert_id, channel, target, recipient_user_id, status,
                                              attempts, sent_at, created_at)
                  values ($1, $2, 'PUSH', 'demo-device', $3, 'DELIVERED', 1, $4, $4)",
+                oid,
+                id,
+                clinician,
+                created + Duration::seconds(3),
             )
-            .bind(oid)
-            .bind(id)
-            .bind(clinician)
-            .bind(created + Duration::seconds(3))
             .execute(&mut *tx)
             .await?;
         }
         if let Some(at) = acked {
-            sqlx::query(
+            sqlx::query!(
                 "insert into alert_ack (org_id, alert_id, ack_by, ack_at, note) values ($1, $2, $3, $4, 'Revisando')",
+                oid,
+                id,
+                clinician,
+                at,
             )
-            .bind(oid)
-            .bind(id)
-            .bind(clinician)
-            .bind(at)
             .execute(&mut *tx)
             .await?;
         }
@@ -86,15 +86,15 @@ pub(super) async fn alerts(
             } else {
                 "stabilized"
             };
-            sqlx::query(
+            sqlx::query!(
                 "insert into alert_resolution (org_id, alert_id, resolved_by, resolved_at, outcome, note)
                  values ($1, $2, $3, $4, $5, 'Paciente contactado')",
+                oid,
+                id,
+                clinician,
+                at,
+                outcome,
             )
-            .bind(oid)
-            .bind(id)
-            .bind(clinician)
-            .bind(at)
-            .bind(outcome)
             .execute(&mut *tx)
             .await?;
         }
@@ -112,19 +112,19 @@ pub(super) async fn labels(
     for (idx, event, hours_ago, minutes) in [(0usize, "TACHY", 3i64, 10i64), (1, "AFIB", 6, 30)] {
         let p = patients[idx];
         let onset = now - Duration::hours(hours_ago);
-        sqlx::query(
+        sqlx::query!(
             "insert into ground_truth_labels (id, org_id, patient_id, event_type, onset, offset_at,
                                               annotated_by, source, note)
              values ($1, $2, $3, $4, $5, $6, $7, 'demo', 'Etiqueta de demostración')
              on conflict do nothing",
+            seed_id(&format!("label:{}:{event}", p.key)),
+            org_id(org),
+            patient_id(p.key),
+            event,
+            onset,
+            onset + Duration::minutes(minutes),
+            clinician,
         )
-        .bind(seed_id(&format!("label:{}:{event}", p.key)))
-        .bind(org_id(org))
-        .bind(patient_id(p.key))
-        .bind(event)
-        .bind(onset)
-        .bind(onset + Duration::minutes(minutes))
-        .bind(clinician)
         .execute(&mut *tx)
         .await?;
     }

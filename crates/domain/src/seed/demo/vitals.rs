@@ -20,8 +20,10 @@ pub(super) async fn samples(
     n: u64,
     now: DateTime<Utc>,
 ) -> Result<(), SeedError> {
-    sqlx::query("select ensure_sample_partitions(($1::timestamptz at time zone 'UTC')::date - 1, current_date + 7)")
-        .bind(now)
+    sqlx::query(
+        "select ensure_sample_partitions(($1::timestamptz at time zone 'UTC')::date - 1, current_date + 7)",
+    )
+    .bind(now)
         .execute(&mut *tx)
         .await?;
     let mut vitals = VitalsGenerator::new(n + 1);
@@ -45,14 +47,14 @@ pub(super) async fn samples(
             values.push(v);
             values2.push(v2);
         }
-        sqlx::query(
+        sqlx::query!(
             "insert into vital_samples (stream_id, ts, value, value2)
              select $1, * from unnest($2::timestamptz[], $3::real[], $4::real[])",
+            stream,
+            &ts,
+            &values,
+            &values2 as _,
         )
-        .bind(stream)
-        .bind(&ts)
-        .bind(&values)
-        .bind(&values2)
         .execute(&mut *tx)
         .await?;
     }
@@ -65,15 +67,15 @@ pub(super) async fn samples(
             .enumerate()
             .map(|(i, chunk)| (start + Duration::seconds(i as i64), pack_f32_le(chunk)))
             .unzip();
-        sqlx::query(
+        sqlx::query!(
             "insert into waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples)
              select $1, t, $3, $4, s from unnest($2::timestamptz[], $5::bytea[]) as u(t, s)",
+            ecg_stream,
+            &starts,
+            ECG_RATE_HZ as f32,
+            ECG_RATE_HZ as i32,
+            &blocks,
         )
-        .bind(ecg_stream)
-        .bind(&starts)
-        .bind(ECG_RATE_HZ as f32)
-        .bind(ECG_RATE_HZ as i32)
-        .bind(&blocks)
         .execute(&mut *tx)
         .await?;
     }
