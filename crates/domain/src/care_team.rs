@@ -4,8 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use hg_platform::audit::Action;
+use hg_platform::page::Keyed;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -30,6 +32,18 @@ pub struct CareTeam {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Keyed for CareTeam {
+    fn sort_key(&self, field: &str) -> Value {
+        match field {
+            "created_at" => json!(self.created_at),
+            _ => json!(self.name),
+        }
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
+}
+
 const COLUMNS: &str = "t.id, t.org_id, t.name,
     (select count(*) from care_team_member m where m.team_id = t.id) as members,
     (select count(*) from patient_care_team pct where pct.team_id = t.id) as patients,
@@ -48,6 +62,9 @@ pub const SORTS: &[SortField] = &[
         ty: SqlType::Timestamp,
     },
 ];
+
+const MEMBER_NOT_FOUND: RecordError =
+    RecordError::NotFound("HG-MEMBER-NOT-FOUND", "no such team member");
 
 /// The organization must be visible and readable by the caller.
 async fn readable_org(
@@ -89,24 +106,9 @@ pub async fn list(
         "select {COLUMNS} from care_teams t where t.org_id = "
     ));
     filter(&mut qb);
-    page.push_after(&mut qb, "t.id");
-    page.push_order_limit(&mut qb, "t.id");
-    let rows: Vec<CareTeam> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let mut out = page.finish(rows, |t| {
-        let v = if page.sort.field.name == "created_at" {
-            json!(t.created_at)
-        } else {
-            json!(t.name)
-        };
-        (v, t.id)
-    });
     let mut count = QueryBuilder::new("select count(*) from care_teams t where t.org_id = ");
     filter(&mut count);
-    out.total = Some(
-        page.total(&out, count.build_query_scalar().fetch_one(conn))
-            .await?,
-    );
-    Ok(out)
+    Ok(page.fetch_counted(conn, qb, count, "t.id").await?)
 }
 
 /// One team.
@@ -243,10 +245,7 @@ async fn team_member(
     )
     .fetch_optional(conn)
     .await?
-    .ok_or(RecordError::NotFound(
-        "HG-MEMBER-NOT-FOUND",
-        "no such team member",
-    ))
+    .ok_or(MEMBER_NOT_FOUND)
 }
 
 /// Members of a team.

@@ -188,6 +188,36 @@ pub const ROLES: &[(Role, &str)] = &[
 ];
 
 hg_platform::code_enum! {
+    /// A patient's risk level (catalog `risk_levels`, which gives the labels).
+    pub enum RiskLevel {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+    }
+}
+
+hg_platform::code_enum! {
+    /// How urgent an alert is, least first (catalog `alert_levels`).
+    pub enum AlertLevel {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Critical => "critical",
+    }
+}
+
+hg_platform::code_enum! {
+    /// Where an alert is in its life (catalog `alert_statuses`; spec/06 "Alert lifecycle").
+    pub enum AlertStatus {
+        Created => "created",
+        Notified => "notified",
+        Ack => "ack",
+        Resolved => "resolved",
+        Closed => "closed",
+    }
+}
+
+hg_platform::code_enum! {
     /// What a role allows (spec/02 "Identity and access"); the catalog below gives each a label.
     pub enum Permission {
         OrgsRead => "orgs.read",
@@ -404,12 +434,19 @@ mod tests {
     }
 
     #[test]
-    fn default_rules_stay_within_their_alert_type_levels() {
-        let weight = |l: &str| {
-            ["low", "medium", "high", "critical"]
-                .iter()
-                .position(|x| *x == l)
+    fn the_catalog_tables_hold_exactly_the_enums_codes() {
+        let codes = |table: &str| -> Vec<&str> {
+            let c = CATALOGS.iter().find(|c| c.table == table).unwrap();
+            c.entries.iter().map(|e| e.0).collect()
         };
+        assert_eq!(codes("risk_levels"), RiskLevel::CODES);
+        assert_eq!(codes("alert_levels"), AlertLevel::CODES);
+        assert_eq!(codes("alert_statuses"), AlertStatus::CODES);
+    }
+
+    #[test]
+    fn default_rules_stay_within_their_alert_type_levels() {
+        let weight = |l: &str| AlertLevel::parse(l);
         for (ty, _, _, _, _, level) in DEFAULT_RULES {
             let (_, _, min, max) = ALERT_TYPES.iter().find(|t| t.0 == *ty).unwrap();
             assert!(

@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 use hg_platform::audit::Action;
 use hg_platform::auth::{OrgRole, Role};
 use hg_platform::cache::Cache;
+use hg_platform::page::Keyed;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -49,6 +51,19 @@ pub struct User {
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for User {
+    fn sort_key(&self, field: &str) -> Value {
+        match field {
+            "email" => json!(self.email.to_lowercase()),
+            "created_at" => json!(self.created_at),
+            _ => json!(self.name),
+        }
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
 }
 
 const COLUMNS: &str = "u.id, u.name, u.email, u.status,
@@ -191,18 +206,8 @@ pub async fn list(
     may_filter(caller, f)?;
     let mut qb = QueryBuilder::new(format!("select {COLUMNS} from users u where true"));
     push_filters(&mut qb, caller, f);
-    page.push_after(&mut qb, "u.id");
-    page.push_order_limit(&mut qb, "u.id");
-    let rows: Vec<User> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let rows = rows.into_iter().map(|u| redact(u, caller)).collect();
-    let mut out = page.finish(rows, |u: &User| {
-        let v = match page.sort.field.name {
-            "email" => json!(u.email.to_lowercase()),
-            "created_at" => json!(u.created_at),
-            _ => json!(u.name),
-        };
-        (v, u.id)
-    });
+    let mut out: Page<User> = page.fetch(&mut *conn, qb, "u.id").await?;
+    out.items = out.items.into_iter().map(|u| redact(u, caller)).collect();
     out.total = Some(page.total(&out, count(conn, caller, f)).await?);
     Ok(out)
 }

@@ -189,6 +189,51 @@ impl PageRequest {
     }
 }
 
+/// A row of a keyset-paged list: its value of a sort field (named by [`SortField::name`]) and its
+/// id, from which the next page's cursor is made.
+pub trait Keyed {
+    fn sort_key(&self, field: &str) -> Value;
+    fn key_id(&self) -> Uuid;
+}
+
+impl PageRequest {
+    /// Reads one page of `qb` (a select whose filters are in place, ending inside its `where`):
+    /// appends the keyset condition and the order and limit on the sort column and `id`, fetches
+    /// and cuts the page.
+    pub async fn fetch<T>(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        mut qb: sqlx::QueryBuilder<sqlx::Postgres>,
+        id: &str,
+    ) -> Result<Page<T>, sqlx::Error>
+    where
+        T: Keyed + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        self.push_after(&mut qb, id);
+        self.push_order_limit(&mut qb, id);
+        let rows: Vec<T> = qb.build_query_as().fetch_all(conn).await?;
+        Ok(self.finish(rows, |r| (r.sort_key(self.sort.field.name), r.key_id())))
+    }
+
+    /// [`PageRequest::fetch`] with the total, from the page when it tells it and otherwise from
+    /// `count` (`select count(*)` with the same filters).
+    pub async fn fetch_counted<T>(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        qb: sqlx::QueryBuilder<sqlx::Postgres>,
+        mut count: sqlx::QueryBuilder<sqlx::Postgres>,
+        id: &str,
+    ) -> Result<Page<T>, sqlx::Error>
+    where
+        T: Keyed + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        let mut out = self.fetch(&mut *conn, qb, id).await?;
+        let total = count.build_query_scalar().fetch_one(conn);
+        out.total = Some(self.total(&out, total).await?);
+        Ok(out)
+    }
+}
+
 /// One page of a list.
 #[derive(Debug)]
 pub struct Page<T> {

@@ -21,6 +21,8 @@ pub(super) const BINDING_COLUMNS: &str = "b.id, b.stream_id, b.influx_org, b.buc
     coalesce((select jsonb_object_agg(t.key, t.value) from timeseries_binding_tag t where t.binding_id = b.id), '{}'::jsonb) as tags,
     b.created_at";
 
+const NOT_FOUND: RecordError = RecordError::NotFound("HG-BINDING-NOT-FOUND", "no such binding");
+
 pub(super) async fn administered_stream(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -48,10 +50,7 @@ pub(super) async fn binding(
     .bind(stream_id)
     .fetch_optional(conn)
     .await?
-    .ok_or(RecordError::NotFound(
-        "HG-BINDING-NOT-FOUND",
-        "no such binding",
-    ))
+    .ok_or(NOT_FOUND)
 }
 
 /// Bindings of a stream.

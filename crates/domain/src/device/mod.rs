@@ -10,8 +10,10 @@
 use chrono::{DateTime, Utc};
 use hg_platform::audit::Action;
 use hg_platform::auth::PrincipalKind;
+use hg_platform::page::Keyed;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -49,6 +51,18 @@ pub struct Device {
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for Device {
+    fn sort_key(&self, field: &str) -> Value {
+        match field {
+            "registered_at" => json!(self.registered_at),
+            _ => json!(self.serial),
+        }
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
 }
 
 const COLUMNS: &str = "d.id, d.org_id, d.serial, d.brand, d.model, d.device_type, d.owner_patient_id, d.active,
@@ -120,17 +134,7 @@ pub async fn list(
 ) -> Result<Page<Device>, RecordError> {
     let mut qb = QueryBuilder::new(format!("select {COLUMNS} from devices d where true"));
     push_filters(&mut qb, caller, f);
-    page.push_after(&mut qb, "d.id");
-    page.push_order_limit(&mut qb, "d.id");
-    let rows: Vec<Device> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let mut out = page.finish(rows, |d| {
-        let v = if page.sort.field.name == "registered_at" {
-            json!(d.registered_at)
-        } else {
-            json!(d.serial)
-        };
-        (v, d.id)
-    });
+    let mut out = page.fetch(&mut *conn, qb, "d.id").await?;
     out.total = Some(page.total(&out, count(conn, caller, f)).await?);
     Ok(out)
 }

@@ -1,6 +1,8 @@
 //! Signal streams of a device: opened and closed by org admins and the patient's care team, at most one open per device and signal type.
 
 use super::*;
+use hg_platform::page::Keyed;
+use serde_json::Value;
 use sqlx::PgPool;
 
 /// A signal stream.
@@ -15,6 +17,15 @@ pub struct Stream {
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub open: bool,
+}
+
+impl Keyed for Stream {
+    fn sort_key(&self, _: &str) -> Value {
+        json!(self.started_at)
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
 }
 
 pub(super) const STREAM_COLUMNS: &str = "s.id, s.org_id, s.patient_id, s.device_id, s.signal_type, s.sample_rate_hz, s.started_at, s.ended_at, s.ended_at is null as open";
@@ -63,10 +74,7 @@ pub async fn streams(
     if let Some(t) = signal {
         qb.push(" and s.signal_type = ").push_bind(t.to_owned());
     }
-    page.push_after(&mut qb, "s.id");
-    page.push_order_limit(&mut qb, "s.id");
-    let rows: Vec<Stream> = qb.build_query_as().fetch_all(conn).await?;
-    Ok(page.finish(rows, |s| (json!(s.started_at), s.id)))
+    Ok(page.fetch(conn, qb, "s.id").await?)
 }
 
 /// One stream the caller can see.

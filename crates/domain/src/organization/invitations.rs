@@ -1,6 +1,8 @@
 //! Invitations: created by an organization's admins, mailed only to the invited address, accepted by the invitee.
 
 use super::*;
+use hg_platform::page::Keyed;
+use serde_json::Value;
 use sqlx::PgPool;
 
 /// An invitation with its derived status (revoked › used › expired › pending).
@@ -18,17 +20,28 @@ pub struct Invitation {
     pub created_at: DateTime<Utc>,
 }
 
+impl Keyed for Invitation {
+    fn sort_key(&self, field: &str) -> Value {
+        match field {
+            "email" => json!(self.email),
+            _ => json!(self.created_at),
+        }
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
+}
+
 pub(super) const INVITATION_COLUMNS: &str = "i.id, i.org_id, i.email, i.org_role,
     case when i.revoked_at is not null then 'revoked' when i.used_at is not null then 'used'
          when i.expires_at <= now() then 'expired' else 'pending' end as status,
     i.expires_at, i.used_at, i.revoked_at, i.created_by, i.created_at";
 
+const NOT_FOUND: RecordError =
+    RecordError::NotFound("HG-INVITATION-NOT-FOUND", "no such invitation");
+
 /// One invitation of `org` with its derived status.
-async fn load(
-    conn: &mut PgConnection,
-    id: Uuid,
-    org: Uuid,
-) -> Result<Option<Invitation>, sqlx::Error> {
+async fn load(conn: &mut PgConnection, id: Uuid, org: Uuid) -> Result<Invitation, RecordError> {
     sqlx::query_as!(
         Invitation,
         r#"select i.id, i.org_id, i.email, i.org_role,
@@ -42,7 +55,8 @@ async fn load(
         org
     )
     .fetch_optional(conn)
-    .await
+    .await?
+    .ok_or(NOT_FOUND)
 }
 
 /// Sortable fields of invitation lists.
@@ -107,12 +121,7 @@ pub async fn invite(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let invitation = load(&mut tx, created, org)
-        .await?
-        .ok_or(RecordError::NotFound(
-            "HG-INVITATION-NOT-FOUND",
-            "no such invitation",
-        ))?;
+    let invitation = load(&mut tx, created, org).await?;
     enqueue(
         &mut tx,
         NewEvent {
@@ -149,7 +158,7 @@ pub async fn invitations(
     require_admin(caller, org)?;
     let base = |select: &str| {
         let mut qb = QueryBuilder::new(format!(
-            "select * from (select {select} from org_invitations i where i.org_id = "
+            "select {select} from (select {INVITATION_COLUMNS} from org_invitations i where i.org_id = "
         ));
         qb.push_bind(org).push(") i where true");
         if let Some(s) = status {
@@ -157,30 +166,9 @@ pub async fn invitations(
         }
         qb
     };
-    let mut qb = base(INVITATION_COLUMNS);
-    page.push_after(&mut qb, "i.id");
-    page.push_order_limit(&mut qb, "i.id");
-    let rows: Vec<Invitation> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let mut out = page.finish(rows, |i| {
-        let v = if page.sort.field.name == "email" {
-            json!(i.email)
-        } else {
-            json!(i.created_at)
-        };
-        (v, i.id)
-    });
-    let mut count = QueryBuilder::new(format!(
-        "select count(*) from (select {INVITATION_COLUMNS} from org_invitations i where i.org_id = "
-    ));
-    count.push_bind(org).push(") i where true");
-    if let Some(s) = status {
-        count.push(" and i.status = ").push_bind(s.to_owned());
-    }
-    out.total = Some(
-        page.total(&out, count.build_query_scalar().fetch_one(conn))
-            .await?,
-    );
-    Ok(out)
+    Ok(page
+        .fetch_counted(conn, base("*"), base("count(*)"), "i.id")
+        .await?)
 }
 
 /// Revokes a pending invitation.
@@ -203,10 +191,7 @@ pub async fn revoke_invitation(
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let current = load(&mut tx, id, org).await?.ok_or(RecordError::NotFound(
-        "HG-INVITATION-NOT-FOUND",
-        "no such invitation",
-    ))?;
+    let current = load(&mut tx, id, org).await?;
     if current.status == "used" {
         return Err(RecordError::Conflict {
             id: "HG-INVITATION-USED",
@@ -224,10 +209,7 @@ pub async fn revoke_invitation(
     )
     .execute(&mut *tx)
     .await?;
-    let updated = load(&mut tx, id, org).await?.ok_or(RecordError::NotFound(
-        "HG-INVITATION-NOT-FOUND",
-        "no such invitation",
-    ))?;
+    let updated = load(&mut tx, id, org).await?;
     caller
         .audit(Action::InvitationRevoke)
         .entity("invitation", id)

@@ -2,6 +2,8 @@
 
 use super::*;
 use hg_platform::cache::Cache;
+use hg_platform::page::Keyed;
+use serde_json::Value;
 use sqlx::PgPool;
 
 /// A member of an organization.
@@ -13,6 +15,18 @@ pub struct Member {
     pub status: String,
     pub org_role: String,
     pub joined_at: DateTime<Utc>,
+}
+
+impl Keyed for Member {
+    fn sort_key(&self, field: &str) -> Value {
+        match field {
+            "joined_at" => json!(self.joined_at),
+            _ => json!(self.name),
+        }
+    }
+    fn key_id(&self) -> Uuid {
+        self.user_id
+    }
 }
 
 /// Sortable fields of member lists.
@@ -28,6 +42,9 @@ pub const MEMBER_SORTS: &[SortField] = &[
         ty: SqlType::Timestamp,
     },
 ];
+
+const MEMBER_NOT_FOUND: RecordError =
+    RecordError::NotFound("HG-MEMBER-NOT-FOUND", "no such member");
 
 /// Members of an organization (visible to its members, ops and superadmins).
 pub async fn members(
@@ -58,24 +75,10 @@ pub async fn members(
         }
         qb
     };
-    let mut qb = base("u.id as user_id, u.name, u.email, u.status, m.org_role, m.joined_at");
-    page.push_after(&mut qb, "u.id");
-    page.push_order_limit(&mut qb, "u.id");
-    let rows: Vec<Member> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let mut out = page.finish(rows, |m| {
-        let v = if page.sort.field.name == "joined_at" {
-            json!(m.joined_at)
-        } else {
-            json!(m.name)
-        };
-        (v, m.user_id)
-    });
-    let mut count = base("count(*)");
-    out.total = Some(
-        page.total(&out, count.build_query_scalar().fetch_one(conn))
-            .await?,
-    );
-    Ok(out)
+    let qb = base("u.id as user_id, u.name, u.email, u.status, m.org_role, m.joined_at");
+    Ok(page
+        .fetch_counted(conn, qb, base("count(*)"), "u.id")
+        .await?)
 }
 
 pub(super) fn check_role(role: &str) -> Result<&'static str, RecordError> {
@@ -116,10 +119,7 @@ pub(super) async fn member(
     )
     .fetch_optional(conn)
     .await?
-    .ok_or(RecordError::NotFound(
-        "HG-MEMBER-NOT-FOUND",
-        "no such member",
-    ))
+    .ok_or(MEMBER_NOT_FOUND)
 }
 
 /// Asks someone to join an organization: never adds them at once. The person — given by e-mail,

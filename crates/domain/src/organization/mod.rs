@@ -7,6 +7,7 @@ use hg_platform::audit::Action;
 use hg_platform::auth;
 use hg_platform::auth::OrgRole;
 use hg_platform::events::{NewEvent, enqueue};
+use hg_platform::page::Keyed;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -87,11 +88,16 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, caller: &Caller, f: &Filters) {
     }
 }
 
-fn sort_value(o: &Organization, field: &str) -> Value {
-    match field {
-        "name" => json!(o.name),
-        "created_at" => json!(o.created_at),
-        _ => json!(o.code),
+impl Keyed for Organization {
+    fn sort_key(&self, field: &str) -> Value {
+        match field {
+            "name" => json!(self.name),
+            "created_at" => json!(self.created_at),
+            _ => json!(self.code),
+        }
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
     }
 }
 
@@ -104,17 +110,9 @@ pub async fn list(
 ) -> Result<Page<Organization>, RecordError> {
     let mut qb = QueryBuilder::new(format!("select {COLUMNS} from organizations o where true"));
     push_filters(&mut qb, caller, f);
-    page.push_after(&mut qb, "o.id");
-    page.push_order_limit(&mut qb, "o.id");
-    let rows: Vec<Organization> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let mut out = page.finish(rows, |o| (sort_value(o, page.sort.field.name), o.id));
     let mut count = QueryBuilder::new("select count(*) from organizations o where true");
     push_filters(&mut count, caller, f);
-    out.total = Some(
-        page.total(&out, count.build_query_scalar().fetch_one(conn))
-            .await?,
-    );
-    Ok(out)
+    Ok(page.fetch_counted(conn, qb, count, "o.id").await?)
 }
 
 /// One organization the caller can see.

@@ -17,6 +17,9 @@ pub struct Caregiver {
     pub note: Option<String>,
 }
 
+const LINK_NOT_FOUND: RecordError =
+    RecordError::NotFound("HG-CAREGIVER-NOT-FOUND", "no such caregiver link");
+
 pub(super) async fn caregiver(
     conn: &mut PgConnection,
     patient: Uuid,
@@ -32,10 +35,7 @@ pub(super) async fn caregiver(
     )
     .fetch_optional(conn)
     .await?
-    .ok_or(RecordError::NotFound(
-        "HG-CAREGIVER-NOT-FOUND",
-        "no such caregiver link",
-    ))
+    .ok_or(LINK_NOT_FOUND)
 }
 
 /// The patient's caregivers (`active` only, or with ended links).

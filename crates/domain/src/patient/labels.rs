@@ -1,6 +1,8 @@
 //! Ground-truth labels: clinicians' annotations of real events, against which models are evaluated.
 
 use super::*;
+use hg_platform::page::Keyed;
+use serde_json::Value;
 use sqlx::PgPool;
 
 /// A ground-truth label: a real event a clinician marked, for evaluating models.
@@ -16,6 +18,15 @@ pub struct Label {
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for Label {
+    fn sort_key(&self, _: &str) -> Value {
+        json!(self.onset)
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
 }
 
 pub(super) const LABEL_COLUMNS: &str = "g.id, g.patient_id, g.event_type, g.onset, g.offset_at, g.annotated_by, g.source, g.note, g.created_at, g.updated_at";
@@ -67,10 +78,7 @@ pub async fn labels(
         "select {LABEL_COLUMNS} from ground_truth_labels g where g.patient_id = "
     ));
     qb.push_bind(id);
-    page.push_after(&mut qb, "g.id");
-    page.push_order_limit(&mut qb, "g.id");
-    let rows: Vec<Label> = qb.build_query_as().fetch_all(conn).await?;
-    Ok(page.finish(rows, |l| (json!(l.onset), l.id)))
+    Ok(page.fetch(conn, qb, "g.id").await?)
 }
 
 pub(super) async fn label(

@@ -1,6 +1,7 @@
 //! The patient list: filters, the caller's scope split into index-driven parts, keyset pages.
 
 use hg_platform::audit::Action;
+use hg_platform::page::Keyed;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde_json::json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -156,14 +157,7 @@ pub async fn list(
     let rows: Vec<Counted<Patient>> = qb.build_query_as().fetch_all(&mut *conn).await?;
     let matched = rows.first().filter(|_| window).map(|r| r.matched);
     let rows = rows.into_iter().map(|r| r.item).collect();
-    let mut out = page.finish(rows, |p| {
-        let v = if page.sort.field.name == "created_at" {
-            json!(p.created_at)
-        } else {
-            json!(p.person_name)
-        };
-        (v, p.id)
-    });
+    let mut out = page.finish(rows, |p| (p.sort_key(page.sort.field.name), p.id));
     // Counting every patient of the installation (a superadmin's unfiltered list) would read them
     // all on every page: the total is given only when the page itself tells it (spec/03: "when
     // cheap").

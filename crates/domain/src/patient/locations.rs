@@ -1,6 +1,8 @@
 //! Where a patient was: positions reported by the patient, their devices or their care team.
 
 use super::*;
+use hg_platform::page::Keyed;
+use serde_json::Value;
 use sqlx::PgPool;
 
 /// A location fix.
@@ -12,6 +14,15 @@ pub struct Location {
     pub longitude: f64,
     pub accuracy_m: Option<f64>,
     pub source: Option<String>,
+}
+
+impl Keyed for Location {
+    fn sort_key(&self, _: &str) -> Value {
+        json!(self.ts)
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
 }
 
 /// Sortable fields of location lists.
@@ -121,8 +132,5 @@ pub async fn locations(
     if let Some(t) = to {
         qb.push(" and l.ts < ").push_bind(t);
     }
-    page.push_after(&mut qb, "l.id");
-    page.push_order_limit(&mut qb, "l.id");
-    let rows: Vec<Location> = qb.build_query_as().fetch_all(conn).await?;
-    Ok(page.finish(rows, |l| (json!(l.ts), l.id)))
+    Ok(page.fetch(conn, qb, "l.id").await?)
 }

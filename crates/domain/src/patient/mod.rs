@@ -12,8 +12,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use hg_platform::audit::Action;
 use hg_platform::auth::PrincipalKind;
+use hg_platform::page::Keyed;
 use hg_platform::page::{Page, PageRequest, SortField, SqlType};
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::{PgConnection, QueryBuilder};
@@ -25,9 +27,6 @@ use crate::ids::{CareTeamId, CaregiverLinkId, LabelId, PatientId};
 use crate::records::{Caller, RecordError, catalog_code, optional_text, required_text};
 
 const NOT_FOUND: RecordError = RecordError::NotFound("HG-PATIENT-NOT-FOUND", "no such patient");
-
-/// Risk levels (catalog `risk_levels`).
-pub const RISK_LEVELS: &[&str] = &["low", "medium", "high"];
 
 /// A patient record.
 #[derive(Debug, Serialize, sqlx::FromRow, Clone, utoipa::ToSchema)]
@@ -45,6 +44,18 @@ pub struct Patient {
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Keyed for Patient {
+    fn sort_key(&self, field: &str) -> Value {
+        match field {
+            "created_at" => json!(self.created_at),
+            _ => json!(self.person_name),
+        }
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
 }
 
 pub(super) const COLUMNS: &str =

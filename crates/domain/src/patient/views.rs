@@ -1,6 +1,8 @@
 //! Read views of a patient: their alerts and their devices.
 
 use super::*;
+use hg_platform::page::Keyed;
+use serde_json::Value;
 
 /// An alert of a patient (read view; the alert service owns alerts).
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -15,15 +17,21 @@ pub struct PatientAlert {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+impl Keyed for PatientAlert {
+    fn sort_key(&self, _: &str) -> Value {
+        json!(self.created_at)
+    }
+    fn key_id(&self) -> Uuid {
+        self.id
+    }
+}
+
 /// Sortable fields of a patient's alerts.
 pub const ALERT_SORTS: &[SortField] = &[SortField {
     name: "created_at",
     column: "a.created_at",
     ty: SqlType::Timestamp,
 }];
-
-/// Alert statuses (catalog `alert_statuses`).
-pub const ALERT_STATUSES: &[&str] = &["created", "notified", "ack", "resolved", "closed"];
 
 /// A patient's alerts, newest first, optionally of one status.
 pub async fn alerts(
@@ -43,10 +51,7 @@ pub async fn alerts(
     if let Some(s) = status {
         qb.push(" and a.status = ").push_bind(s.to_owned());
     }
-    page.push_after(&mut qb, "a.id");
-    page.push_order_limit(&mut qb, "a.id");
-    let rows: Vec<PatientAlert> = qb.build_query_as().fetch_all(conn).await?;
-    Ok(page.finish(rows, |a| (json!(a.created_at), a.id)))
+    Ok(page.fetch(conn, qb, "a.id").await?)
 }
 
 /// A device of a patient (read view; the device service owns devices).

@@ -3,95 +3,38 @@
 //! open stream per device and signal), bindings with tags, and 401/404 everywhere.
 
 use hg_platform::Component;
-use hg_test_support::{TestApp, fixtures};
+use hg_test_support::fixtures;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{call, error_id, names_field};
+use crate::support::{error_id, names_field, pluck};
+use crate::world::World;
 
 const DEVICE: Component = Component::Device;
 
-struct World {
-    app: TestApp,
-    org_a: Uuid,
-    org_b: Uuid,
-    admin_a: String,
-    doctor_a: String,
-    other_doctor_a: String,
-    admin_b: String,
-    p1: Uuid,
-    p2: Uuid,
-}
-
 async fn world() -> World {
-    let app = TestApp::builder().with(DEVICE).spawn().await;
-    let pool = &app.db.pool;
-    let org_a = fixtures::org(pool, "ORG-A").await;
-    let org_b = fixtures::org(pool, "ORG-B").await;
-    let admin_a = fixtures::user(pool, "admin.a@example.org", None).await;
-    fixtures::membership(pool, org_a, admin_a, "org_admin").await;
-    let doctor = fixtures::user(pool, "doctor.a@example.org", Some("clinician")).await;
-    fixtures::membership(pool, org_a, doctor, "org_user").await;
-    let other = fixtures::user(pool, "other.a@example.org", Some("clinician")).await;
-    fixtures::membership(pool, org_a, other, "org_user").await;
-    let admin_b = fixtures::user(pool, "admin.b@example.org", None).await;
-    fixtures::membership(pool, org_b, admin_b, "org_admin").await;
-    let team = fixtures::care_team(pool, org_a, "Cardio", &[doctor]).await;
-    let p1 = fixtures::patient(pool, org_a, "In Team", Some(team)).await;
-    let p2 = fixtures::patient(pool, org_a, "No Team", None).await;
-    World {
-        admin_a: app.token_for(admin_a).await,
-        doctor_a: app.token_for(doctor).await,
-        other_doctor_a: app.token_for(other).await,
-        admin_b: app.token_for(admin_b).await,
-        app,
-        org_a,
-        org_b,
-        p1,
-        p2,
-    }
+    World::new(&[DEVICE]).await
 }
 
-impl World {
-    async fn req(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        call(&self.app, method, DEVICE, path, Some(token), body).await
-    }
-    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.req(Method::GET, path, token, None).await
-    }
-    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        self.req(Method::POST, path, token, Some(body)).await
-    }
-    async fn device(&self, serial: &str, owner: Option<Uuid>) -> String {
-        let (status, v) = self
-            .post("/devices", &self.admin_a, json!({"org_id": self.org_a, "serial": serial, "device_type": "WEARABLE_MULTI", "owner_patient_id": owner}))
-            .await;
-        assert_eq!(status, 201, "{v}");
-        v["data"]["id"].as_str().unwrap().to_owned()
-    }
+/// A device of organization A registered by its admin, owned by `owner`: its id.
+async fn device(w: &World, serial: &str, owner: Option<Uuid>) -> String {
+    let (status, v) = w
+        .post("/devices", &w.admin_a, json!({"org_id": w.org_a, "serial": serial, "device_type": "WEARABLE_MULTI", "owner_patient_id": owner}))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    v["data"]["id"].as_str().unwrap().to_owned()
 }
 
 fn serials(list: &Value) -> Vec<&str> {
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["serial"].as_str().unwrap())
-        .collect()
+    pluck(list, "serial")
 }
 
 #[tokio::test]
 async fn every_route_refuses_anonymous_callers() {
     let w = world().await;
     let (d, s, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-    for (method, path) in [
+    w.assert_anonymous_refused(&[
         (Method::GET, "/devices".to_owned()),
         (Method::POST, "/devices".to_owned()),
         (Method::GET, "/devices/count".to_owned()),
@@ -112,15 +55,8 @@ async fn every_route_refuses_anonymous_callers() {
             Method::DELETE,
             format!("/streams/{s}/bindings/{b}/tags/site"),
         ),
-    ] {
-        let (status, body) =
-            call(&w.app, method.clone(), DEVICE, &path, None, Some(json!({}))).await;
-        assert_eq!(
-            (status, error_id(&body)),
-            (401, "HG-UNAUTHENTICATED"),
-            "{method} {path}"
-        );
-    }
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -198,9 +134,9 @@ async fn two_devices_with_one_serial_at_the_same_time_make_exactly_one() {
 #[tokio::test]
 async fn devices_are_visible_by_scope_and_404_elsewhere() {
     let w = world().await;
-    let d1 = w.device("A-1", Some(w.p1)).await;
-    let d2 = w.device("A-2", Some(w.p2)).await;
-    w.device("A-3", None).await;
+    let d1 = device(&w, "A-1", Some(w.p1)).await;
+    let d2 = device(&w, "A-2", Some(w.p2)).await;
+    device(&w, "A-3", None).await;
     let (status, list) = w.get("/devices?sort=serial", &w.admin_a).await;
     assert_eq!((status, serials(&list)), (200, vec!["A-1", "A-2", "A-3"]));
     assert_eq!(
@@ -250,7 +186,7 @@ async fn devices_are_visible_by_scope_and_404_elsewhere() {
 #[tokio::test]
 async fn devices_are_edited_and_archived_by_org_admins() {
     let w = world().await;
-    let d = w.device("EDIT-1", Some(w.p1)).await;
+    let d = device(&w, "EDIT-1", Some(w.p1)).await;
     let path = format!("/devices/{d}");
     let (status, v) = w
         .req(
@@ -263,7 +199,7 @@ async fn devices_are_edited_and_archived_by_org_admins() {
     assert_eq!(status, 200, "{v}");
     assert!(v["data"]["owner_patient_id"].is_null());
     assert_eq!(v["data"]["active"], false);
-    let (status, _) = w
+    let (status, body) = w
         .req(
             Method::PATCH,
             &path,
@@ -272,6 +208,10 @@ async fn devices_are_edited_and_archived_by_org_admins() {
         )
         .await;
     assert_eq!(status, 400, "the serial is immutable");
+    assert!(
+        body["error"]["details"]["fields"]["serial"].is_string(),
+        "names serial: {body}"
+    );
     let (status, v) = w
         .req(
             Method::PATCH,
@@ -294,7 +234,7 @@ async fn devices_are_edited_and_archived_by_org_admins() {
 #[tokio::test]
 async fn credentials_are_shown_once_stored_as_digests_and_rotation_replaces_them() {
     let w = world().await;
-    let d = w.device("CRED-1", Some(w.p1)).await;
+    let d = device(&w, "CRED-1", Some(w.p1)).await;
     let (status, v) = w
         .post(&format!("/devices/{d}/credentials"), &w.admin_a, json!({}))
         .await;
@@ -348,7 +288,7 @@ async fn credentials_are_shown_once_stored_as_digests_and_rotation_replaces_them
 #[tokio::test]
 async fn streams_open_once_per_signal_and_close_with_checks() {
     let w = world().await;
-    let d = w.device("STR-1", Some(w.p1)).await;
+    let d = device(&w, "STR-1", Some(w.p1)).await;
     let path = format!("/devices/{d}/streams");
     let (status, v) = w
         .post(
@@ -460,7 +400,7 @@ async fn streams_open_once_per_signal_and_close_with_checks() {
 #[tokio::test]
 async fn bindings_and_tags_are_managed_by_org_admins() {
     let w = world().await;
-    let d = w.device("BIND-1", Some(w.p1)).await;
+    let d = device(&w, "BIND-1", Some(w.p1)).await;
     let (_, v) = w
         .post(
             &format!("/devices/{d}/streams"),

@@ -25,3 +25,4 @@ mod support;
 mod tls;
 mod up;
 mod users;
+mod world;

@@ -117,3 +117,13 @@ pub fn error_id(body: &serde_json::Value) -> &str {
 pub fn names_field(body: &serde_json::Value, field: &str) -> bool {
     body["error"]["details"]["fields"][field].is_string()
 }
+
+/// The `field` of every item of a list answer's `data`, as text.
+pub fn pluck<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    list["data"]
+        .as_array()
+        .expect("a list answer")
+        .iter()
+        .map(|item| item[field].as_str().expect("a text field"))
+        .collect()
+}

@@ -2,80 +2,29 @@
 //! roles with their safety rules, memberships, the count compatibility routes.
 
 use hg_platform::Component;
-use hg_test_support::{TestApp, fixtures};
+use hg_test_support::fixtures;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{call, error_id, names_field};
+use crate::support::{error_id, names_field, pluck};
+use crate::world::World;
 
 const USER: Component = Component::User;
 
-struct World {
-    app: TestApp,
-    org_a: Uuid,
-    root: String,
-    root_id: Uuid,
-    admin_a: String,
-    member_a: Uuid,
-    member_a_token: String,
-    member_b: Uuid,
-}
-
 async fn world() -> World {
-    let app = TestApp::builder()
-        .with(USER)
-        .with(Component::Auth)
-        .spawn()
-        .await;
-    let pool = &app.db.pool;
-    let org_a = fixtures::org(pool, "ORG-A").await;
-    let org_b = fixtures::org(pool, "ORG-B").await;
-    let root_id = fixtures::user(pool, "root@example.org", Some("superadmin")).await;
-    let admin_a = fixtures::user(pool, "admin.a@example.org", None).await;
-    fixtures::membership(pool, org_a, admin_a, "org_admin").await;
-    let member_a = fixtures::user(pool, "member.a@example.org", Some("clinician")).await;
-    fixtures::membership(pool, org_a, member_a, "org_user").await;
-    let member_b = fixtures::user(pool, "member.b@example.org", Some("clinician")).await;
-    fixtures::membership(pool, org_b, member_b, "org_user").await;
-    World {
-        root: app.token_for(root_id).await,
-        admin_a: app.token_for(admin_a).await,
-        member_a_token: app.token_for(member_a).await,
-        app,
-        org_a,
-        root_id,
-        member_a,
-        member_b,
-    }
-}
-
-impl World {
-    async fn req(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        call(&self.app, method, USER, path, Some(token), body).await
-    }
+    World::new(&[USER, Component::Auth]).await
 }
 
 fn emails(list: &Value) -> Vec<&str> {
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap())
-        .collect()
+    pluck(list, "email")
 }
 
 #[tokio::test]
 async fn every_route_refuses_anonymous_callers() {
     let w = world().await;
-    let id = w.member_a;
-    for (method, path) in [
+    let id = w.doctor_a.id;
+    w.assert_anonymous_refused(&[
         (Method::GET, "/users".to_owned()),
         (Method::GET, "/users/count".to_owned()),
         (Method::POST, "/users/count".to_owned()),
@@ -86,14 +35,8 @@ async fn every_route_refuses_anonymous_callers() {
         (Method::PUT, format!("/users/{id}/status")),
         (Method::PUT, format!("/users/{id}/roles")),
         (Method::GET, format!("/users/{id}/memberships")),
-    ] {
-        let (status, body) = call(&w.app, method.clone(), USER, &path, None, Some(json!({}))).await;
-        assert_eq!(
-            (status, error_id(&body)),
-            (401, "HG-UNAUTHENTICATED"),
-            "{method} {path}"
-        );
-    }
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -101,27 +44,34 @@ async fn superadmins_list_everyone_with_filters_and_org_admins_only_their_member
     let w = world().await;
     let (status, all) = w.req(Method::GET, "/users?sort=email", &w.root, None).await;
     assert_eq!(status, 200, "{all}");
-    assert_eq!(all["meta"]["total"], 4);
+    assert_eq!(all["meta"]["total"], 8);
     assert_eq!(
         emails(&all),
         [
             "admin.a@example.org",
-            "member.a@example.org",
-            "member.b@example.org",
-            "root@example.org"
+            "admin.b@example.org",
+            "carer@example.org",
+            "doctor.a@example.org",
+            "doctor.b@example.org",
+            "other.doctor@example.org",
+            "root@example.org",
+            "viewer.a@example.org"
         ]
     );
     let (_, filtered) = w
         .req(
             Method::GET,
-            &format!("/users?org_id={}&role=clinician", w.org_a),
+            &format!("/users?org_id={}&role=clinician&sort=email", w.org_a),
             &w.root,
             None,
         )
         .await;
-    assert_eq!(emails(&filtered), ["member.a@example.org"]);
-    let (_, q) = w.req(Method::GET, "/users?q=MEMBER.B", &w.root, None).await;
-    assert_eq!(emails(&q), ["member.b@example.org"]);
+    assert_eq!(
+        emails(&filtered),
+        ["doctor.a@example.org", "other.doctor@example.org"]
+    );
+    let (_, q) = w.req(Method::GET, "/users?q=DOCTOR.B", &w.root, None).await;
+    assert_eq!(emails(&q), ["doctor.b@example.org"]);
 
     let (status, mine) = w
         .req(Method::GET, "/users?sort=email", &w.admin_a, None)
@@ -129,19 +79,24 @@ async fn superadmins_list_everyone_with_filters_and_org_admins_only_their_member
     assert_eq!(status, 200);
     assert_eq!(
         emails(&mine),
-        ["admin.a@example.org", "member.a@example.org"],
+        [
+            "admin.a@example.org",
+            "doctor.a@example.org",
+            "other.doctor@example.org",
+            "viewer.a@example.org"
+        ],
         "another organization's users are absent"
     );
     let (status, v) = w
         .req(
             Method::GET,
-            &format!("/users/{}", w.member_b),
+            &format!("/users/{}", w.doctor_b.id),
             &w.admin_a,
             None,
         )
         .await;
     assert_eq!((status, error_id(&v)), (404, "HG-USER-NOT-FOUND"));
-    let (status, _) = w.req(Method::GET, "/users", &w.member_a_token, None).await;
+    let (status, _) = w.req(Method::GET, "/users", &w.doctor_a, None).await;
     assert_eq!(status, 403, "clinicians do not list users");
 
     for bad in [
@@ -157,7 +112,7 @@ async fn superadmins_list_everyone_with_filters_and_org_admins_only_their_member
         assert_eq!((status, error_id(&v)), (400, "HG-VALIDATION"), "{bad}");
     }
     let (status, v) = w.req(Method::GET, "/users/count", &w.admin_a, None).await;
-    assert_eq!((status, v["data"]["count"].as_i64()), (200, Some(2)));
+    assert_eq!((status, v["data"]["count"].as_i64()), (200, Some(4)));
     let (status, v) = w
         .req(
             Method::POST,
@@ -166,8 +121,12 @@ async fn superadmins_list_everyone_with_filters_and_org_admins_only_their_member
             Some(json!({"role": "clinician"})),
         )
         .await;
-    assert_eq!((status, v["data"]["count"].as_i64()), (200, Some(2)));
-    let (status, _) = w
+    assert_eq!(
+        (status, v["data"]["count"].as_i64()),
+        (200, Some(3)),
+        "doctor.a, other.doctor and doctor.b"
+    );
+    let (status, body) = w
         .req(
             Method::POST,
             "/users/count",
@@ -176,23 +135,25 @@ async fn superadmins_list_everyone_with_filters_and_org_admins_only_their_member
         )
         .await;
     assert_eq!(status, 400);
+    assert!(
+        body["error"]["details"]["fields"]["colour"].is_string(),
+        "names colour: {body}"
+    );
 }
 
 #[tokio::test]
 async fn users_read_and_edit_their_own_profile() {
     let w = world().await;
-    let (status, me) = w
-        .req(Method::GET, "/users/me", &w.member_a_token, None)
-        .await;
+    let (status, me) = w.req(Method::GET, "/users/me", &w.doctor_a, None).await;
     assert_eq!(
         (status, me["data"]["email"].as_str()),
-        (200, Some("member.a@example.org"))
+        (200, Some("doctor.a@example.org"))
     );
     let (status, v) = w
         .req(
             Method::PATCH,
             "/users/me",
-            &w.member_a_token,
+            &w.doctor_a,
             Some(json!({"name": "Dr. Member", "locale": "EN", "profile_photo_url": "/media/1"})),
         )
         .await;
@@ -205,7 +166,7 @@ async fn users_read_and_edit_their_own_profile() {
         .req(
             Method::PATCH,
             "/users/me",
-            &w.member_a_token,
+            &w.doctor_a,
             Some(json!({"profile_photo_url": null})),
         )
         .await;
@@ -220,29 +181,28 @@ async fn users_read_and_edit_their_own_profile() {
         (json!({"name": "x".repeat(161)}), "name"),
     ] {
         let (status, v) = w
-            .req(
-                Method::PATCH,
-                "/users/me",
-                &w.member_a_token,
-                Some(body.clone()),
-            )
+            .req(Method::PATCH, "/users/me", &w.doctor_a, Some(body.clone()))
             .await;
         assert_eq!(status, 400, "{body}");
         assert!(names_field(&v, field), "{field}: {v}");
     }
-    let (status, _) = w
+    let (status, body) = w
         .req(
             Method::PATCH,
             "/users/me",
-            &w.member_a_token,
+            &w.doctor_a,
             Some(json!({"status": "active"})),
         )
         .await;
     assert_eq!(status, 400, "status is not a profile field");
+    assert!(
+        body["error"]["details"]["fields"]["status"].is_string(),
+        "names status: {body}"
+    );
     let (status, _) = w
         .req(
             Method::PATCH,
-            &format!("/users/{}", w.member_a),
+            &format!("/users/{}", w.doctor_a.id),
             &w.admin_a,
             Some(json!({"name": "Renamed by admin"})),
         )
@@ -254,7 +214,7 @@ async fn users_read_and_edit_their_own_profile() {
     let (status, v) = w
         .req(
             Method::GET,
-            &format!("/users/{}/memberships", w.member_a),
+            &format!("/users/{}/memberships", w.doctor_a.id),
             &w.admin_a,
             None,
         )
@@ -268,7 +228,7 @@ async fn users_read_and_edit_their_own_profile() {
 #[tokio::test]
 async fn blocking_ends_sessions_at_once_and_the_last_superadmin_is_protected() {
     let w = world().await;
-    let target = w.member_a;
+    let target = w.doctor_a.id;
     let (status, v) = w
         .req(
             Method::PUT,
@@ -281,19 +241,14 @@ async fn blocking_ends_sessions_at_once_and_the_last_superadmin_is_protected() {
         (status, v["data"]["status"].as_str()),
         (200, Some("blocked"))
     );
-    let (status, v) = w
-        .req(Method::GET, "/users/me", &w.member_a_token, None)
-        .await;
+    let (status, v) = w.req(Method::GET, "/users/me", &w.doctor_a, None).await;
     assert_eq!((status, error_id(&v)), (401, "HG-TOKEN-REVOKED"));
-    let (status, v) = call(
-        &w.app,
-        Method::POST,
-        Component::Auth,
-        "/auth/login",
-        None,
-        Some(json!({"email": "member.a@example.org", "password": fixtures::FIXTURE_PASSWORD})),
-    )
-    .await;
+    let (status, v) = w
+        .request(Method::POST, "/auth/login")
+        .on(Component::Auth)
+        .json(json!({"email": "doctor.a@example.org", "password": fixtures::FIXTURE_PASSWORD}))
+        .send()
+        .await;
     assert_eq!((status, error_id(&v)), (403, "HG-ACCOUNT-BLOCKED"));
 
     let (status, v) = w
@@ -318,7 +273,7 @@ async fn blocking_ends_sessions_at_once_and_the_last_superadmin_is_protected() {
     let (status, v) = w
         .req(
             Method::PUT,
-            &format!("/users/{}/status", w.root_id),
+            &format!("/users/{}/status", w.root.id),
             &w.root,
             Some(json!({"status": "blocked"})),
         )
@@ -327,7 +282,7 @@ async fn blocking_ends_sessions_at_once_and_the_last_superadmin_is_protected() {
     let (status, v) = w
         .req(
             Method::PUT,
-            &format!("/users/{}/roles", w.root_id),
+            &format!("/users/{}/roles", w.root.id),
             &w.root,
             Some(json!({"roles": ["ops"]})),
         )
@@ -338,7 +293,7 @@ async fn blocking_ends_sessions_at_once_and_the_last_superadmin_is_protected() {
 #[tokio::test]
 async fn roles_are_replaced_audited_and_apply_at_the_next_request() {
     let w = world().await;
-    let target = w.member_a;
+    let target = w.doctor_a.id;
     let (status, v) = w
         .req(
             Method::PUT,
@@ -359,7 +314,7 @@ async fn roles_are_replaced_audited_and_apply_at_the_next_request() {
         .await;
     assert_eq!(status, 400);
     assert!(names_field(&v, "roles"));
-    let (status, _) = w
+    let (status, body) = w
         .req(
             Method::PUT,
             &format!("/users/{target}/roles"),
@@ -368,9 +323,11 @@ async fn roles_are_replaced_audited_and_apply_at_the_next_request() {
         )
         .await;
     assert_eq!(status, 400);
-    let (status, _) = w
-        .req(Method::GET, "/users/me", &w.member_a_token, None)
-        .await;
+    assert!(
+        body["error"]["details"]["fields"]["roles"].is_string(),
+        "names roles: {body}"
+    );
+    let (status, _) = w.req(Method::GET, "/users/me", &w.doctor_a, None).await;
     assert_eq!(status, 401, "the old token carried the old roles");
     let entry: Value = sqlx::query_scalar(
         "select payload from outbox_events where payload->>'action' = 'ROLE_CHANGE' limit 1",
@@ -379,25 +336,25 @@ async fn roles_are_replaced_audited_and_apply_at_the_next_request() {
     .await
     .unwrap();
     assert_eq!(entry["details"]["to"], json!(["caregiver", "clinician"]));
-    assert_eq!(entry["actor_id"], w.root_id.to_string());
+    assert_eq!(entry["actor_id"], w.root.id.to_string());
 }
 
 #[tokio::test]
 async fn an_org_admin_sees_only_what_concerns_their_organization_about_a_member() {
     let w = world().await;
     let pool = &w.app.db.pool;
-    // member.a is also in ORG-B, has two-factor on and has signed in.
+    // doctor.a is also in ORG-B, has two-factor on and has signed in.
     let org_b: Uuid = sqlx::query_scalar("select id from organizations where code = 'ORG-B'")
         .fetch_one(pool)
         .await
         .unwrap();
-    fixtures::membership(pool, org_b, w.member_a, "viewer").await;
+    fixtures::membership(pool, org_b, w.doctor_a.id, "viewer").await;
     sqlx::query("update users set totp_enabled = true, last_login_at = now() where id = $1")
-        .bind(w.member_a)
+        .bind(w.doctor_a.id)
         .execute(pool)
         .await
         .unwrap();
-    let id = w.member_a;
+    let id = w.doctor_a.id;
 
     let (status, v) = w
         .req(Method::GET, &format!("/users/{id}"), &w.admin_a, None)
@@ -453,7 +410,7 @@ async fn an_org_admin_sees_only_what_concerns_their_organization_about_a_member(
     assert_eq!(status, 403);
 
     // The user themself and superadmins see everything.
-    for token in [&w.member_a_token, &w.root] {
+    for token in [&w.doctor_a, &w.root] {
         let (_, v) = w
             .req(Method::GET, &format!("/users/{id}"), token, None)
             .await;

@@ -25,7 +25,7 @@ fn no_content() -> Result<Response, ApiError> {
 fn filters(q: &mut QueryParams) -> Result<patient::Filters, ApiError> {
     Ok(patient::Filters {
         org: q.uuid("org_id")?,
-        risk_level: q.one_of("risk_level", patient::RISK_LEVELS)?,
+        risk_level: q.one_of("risk_level", hg_domain::catalog::RiskLevel::CODES)?,
         care_team: q.uuid("care_team_id")?,
         q: q.text("q", 100)?,
         archived: q.boolean("archived")?.unwrap_or(false),
@@ -410,7 +410,7 @@ pub async fn alerts(
     mut q: QueryParams,
 ) -> Answer {
     let page = q.page(patient::ALERT_SORTS, true)?;
-    let status = q.one_of("status", patient::ALERT_STATUSES)?;
+    let status = q.one_of("status", hg_domain::catalog::AlertStatus::CODES)?;
     q.finish()?;
     Ok(
         patient::alerts(&mut *conn(&p).await?, &caller, id, status, &page)

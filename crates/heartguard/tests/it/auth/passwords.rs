@@ -33,7 +33,7 @@ pub(super) async fn changing_the_password_checks_the_current_one_and_ends_other_
         body["error"]["details"]["fields"]["new_password"].is_string(),
         "{body}"
     );
-    let (status, _) = post_auth(
+    let (status, body) = post_auth(
         &app,
         "/auth/password/change",
         access,
@@ -41,6 +41,10 @@ pub(super) async fn changing_the_password_checks_the_current_one_and_ends_other_
     )
     .await;
     assert_eq!(status, 400);
+    assert!(
+        body["error"]["details"]["fields"]["new_password"].is_string(),
+        "names new_password: {body}"
+    );
 
     let (status, body) = post_auth(
         &app,
@@ -171,6 +175,10 @@ pub(super) async fn password_reset_links_are_single_use_and_expire() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["details"]["fields"]["new_password"].is_string(),
+        "names new_password: {body}"
+    );
     let (status, body) = post(
         &app,
         "/auth/password/reset",

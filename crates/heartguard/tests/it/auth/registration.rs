@@ -150,6 +150,10 @@ pub(super) async fn an_invitation_creates_the_account_and_membership_once_and_no
 
     let (status, v) = post(&app, "/auth/invitations/accept", json!({"token": token})).await;
     assert_eq!(status, 400, "a new account needs a name and password: {v}");
+    assert!(
+        v["error"]["details"]["fields"]["name"].is_string(),
+        "names name: {v}"
+    );
     let (status, v) = post(
         &app,
         "/auth/invitations/accept",

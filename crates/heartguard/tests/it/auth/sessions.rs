@@ -40,8 +40,12 @@ pub(super) async fn refresh_rotates_and_a_reused_token_revokes_the_whole_family(
 
     let (status, body) = post(&app, "/auth/refresh", json!({"refresh_token": "made-up"})).await;
     assert_eq!((status, error_id(&body)), (401, "HG-REFRESH-INVALID"));
-    let (status, _) = post(&app, "/auth/refresh", json!({})).await;
+    let (status, body) = post(&app, "/auth/refresh", json!({})).await;
     assert_eq!(status, 400);
+    assert!(
+        body["error"]["details"]["fields"]["refresh_token"].is_string(),
+        "names refresh_token: {body}"
+    );
 }
 
 #[tokio::test]

@@ -76,7 +76,7 @@ pub(super) async fn totp_is_enrolled_confirmed_required_at_login_and_not_replaya
         "a code works once"
     );
 
-    let (status, _) = post_auth(
+    let (status, body) = post_auth(
         &app,
         "/auth/2fa/disable",
         &access,
@@ -84,6 +84,10 @@ pub(super) async fn totp_is_enrolled_confirmed_required_at_login_and_not_replaya
     )
     .await;
     assert_eq!(status, 400);
+    assert!(
+        body["error"]["details"]["fields"]["password"].is_string(),
+        "names password: {body}"
+    );
     let (status, _) = post_auth(
         &app,
         "/auth/2fa/disable",

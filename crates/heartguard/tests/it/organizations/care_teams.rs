@@ -7,20 +7,18 @@ pub(super) async fn care_teams_with_members_and_patients() {
     let w = world().await;
     let a = w.org_a;
     let base = format!("/organizations/{a}/care-teams");
-    let (status, v) = w.post(&base, &w.admin_a, json!({"name": "Cardio"})).await;
+    let (status, v) = w.post(&base, &w.admin_a, json!({"name": "Rhythm"})).await;
     assert_eq!(status, 201, "{v}");
     let team = v["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        w.post(&base, &w.admin_a, json!({"name": "cardio"})).await.1["error"]["id"],
+        w.post(&base, &w.admin_a, json!({"name": "rhythm"})).await.1["error"]["id"],
         "HG-TEAM-NAME-TAKEN"
     );
     let (status, v) = w.post(&base, &w.admin_a, json!({"name": "   "})).await;
     assert_eq!(status, 400);
     assert!(names_field(&v, "name"));
     assert_eq!(
-        w.post(&base, &w.clinician_a, json!({"name": "Mine"}))
-            .await
-            .0,
+        w.post(&base, &w.doctor_a, json!({"name": "Mine"})).await.0,
         403
     );
 
@@ -29,7 +27,7 @@ pub(super) async fn care_teams_with_members_and_patients() {
         .post(
             &members,
             &w.admin_a,
-            json!({"user_id": w.clinician_a_id, "role": "Doctor"}),
+            json!({"user_id": w.doctor_a.id, "role": "Doctor"}),
         )
         .await;
     assert_eq!(
@@ -51,14 +49,14 @@ pub(super) async fn care_teams_with_members_and_patients() {
         .post(
             &members,
             &w.admin_a,
-            json!({"user_id": w.admin_a_id, "role": "wizard"}),
+            json!({"user_id": w.admin_a.id, "role": "wizard"}),
         )
         .await;
     assert_eq!(status, 400);
     assert!(names_field(&v, "role"));
     let (status, v) = w
         .patch(
-            &format!("{members}/{}", w.clinician_a_id),
+            &format!("{members}/{}", w.doctor_a.id),
             &w.admin_a,
             json!({"role": "specialist"}),
         )
@@ -91,7 +89,7 @@ pub(super) async fn care_teams_with_members_and_patients() {
         "a patient of another organization cannot join: {v}"
     );
     // The clinician now sees the patient through the team.
-    let (status, v) = w.get(&patients, &w.clinician_a).await;
+    let (status, v) = w.get(&patients, &w.doctor_a).await;
     assert_eq!(
         (status, v["data"][0]["person_name"].as_str()),
         (200, Some("Patient One"))
@@ -106,7 +104,7 @@ pub(super) async fn care_teams_with_members_and_patients() {
     .await
     .expect("a PATIENT_LIST audit entry for the team's list");
     assert_eq!(read["details"]["patient_ids"], json!([p1]));
-    let (status, v) = w.get(&format!("{base}/{team}"), &w.clinician_a).await;
+    let (status, v) = w.get(&format!("{base}/{team}"), &w.doctor_a).await;
     assert_eq!(
         (
             status,
@@ -125,7 +123,7 @@ pub(super) async fn care_teams_with_members_and_patients() {
         404
     );
     assert_eq!(
-        w.delete(&format!("{members}/{}", w.clinician_a_id), &w.admin_a)
+        w.delete(&format!("{members}/{}", w.doctor_a.id), &w.admin_a)
             .await
             .0,
         204
@@ -134,14 +132,14 @@ pub(super) async fn care_teams_with_members_and_patients() {
         .patch(
             &format!("{base}/{team}"),
             &w.admin_a,
-            json!({"name": "Cardiology"}),
+            json!({"name": "Rhythm clinic"}),
         )
         .await;
     assert_eq!(
         (status, v["data"]["name"].as_str()),
-        (200, Some("Cardiology"))
+        (200, Some("Rhythm clinic"))
     );
-    let (_, list) = w.get(&format!("{base}?q=cardio"), &w.clinician_a).await;
+    let (_, list) = w.get(&format!("{base}?q=rhythm"), &w.doctor_a).await;
     assert_eq!(list["meta"]["total"], 1);
     assert_eq!(w.delete(&format!("{base}/{team}"), &w.admin_a).await.0, 204);
     assert_eq!(w.get(&format!("{base}/{team}"), &w.admin_a).await.0, 404);

@@ -32,15 +32,12 @@ pub(super) async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
     };
     assert_eq!(member_count(&w).await, 0, "no membership before consent");
     let token = hg_test_support::token_in(&w.app.mail_to("newcomer@example.org").await);
-    let (status, v) = call(
-        &w.app,
-        Method::POST,
-        Component::Auth,
-        "/auth/invitations/accept",
-        None,
-        Some(json!({"token": token})),
-    )
-    .await;
+    let (status, v) = w
+        .request(Method::POST, "/auth/invitations/accept")
+        .on(Component::Auth)
+        .json(json!({"token": token}))
+        .send()
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["user_id"], newcomer.to_string());
     assert_eq!(member_count(&w).await, 1);
@@ -69,7 +66,7 @@ pub(super) async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
         // Only users the caller can already see are named by id: another organization's admin
         // is not.
         (
-            json!({"user_id": w.admin_b_id, "org_role": "viewer"}),
+            json!({"user_id": w.admin_b.id, "org_role": "viewer"}),
             "user_id",
         ),
     ] {
@@ -86,7 +83,7 @@ pub(super) async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
     let (status, _) = w
         .post(
             &format!("/organizations/{a}/members"),
-            &w.clinician_a,
+            &w.doctor_a,
             json!({"user_id": newcomer, "org_role": "viewer"}),
         )
         .await;
@@ -95,11 +92,11 @@ pub(super) async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
     let (status, list) = w
         .get(
             &format!("/organizations/{a}/members?org_role=viewer"),
-            &w.clinician_a,
+            &w.doctor_a,
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(list["meta"]["total"], 1);
+    assert_eq!(list["meta"]["total"], 2, "viewer_a and the newcomer");
 
     let (status, v) = w
         .patch(
@@ -115,7 +112,7 @@ pub(super) async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
     // Demoting the last admin is refused; with two admins it is fine.
     let (status, _) = w
         .patch(
-            &format!("/organizations/{a}/members/{}", w.admin_a_id),
+            &format!("/organizations/{a}/members/{}", w.admin_a.id),
             &w.admin_a,
             json!({"org_role": "viewer"}),
         )
@@ -139,7 +136,7 @@ pub(super) async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
     assert_eq!((status, error_id(&v)), (409, "HG-LAST-ORG-ADMIN"));
     assert_eq!(
         w.delete(
-            &format!("/organizations/{a}/members/{}", w.clinician_a_id),
+            &format!("/organizations/{a}/members/{}", w.doctor_a.id),
             &newcomer_token
         )
         .await
@@ -148,7 +145,7 @@ pub(super) async fn members_are_added_re_roled_and_removed_keeping_one_admin() {
     );
     assert_eq!(
         w.delete(
-            &format!("/organizations/{a}/members/{}", w.clinician_a_id),
+            &format!("/organizations/{a}/members/{}", w.doctor_a.id),
             &newcomer_token
         )
         .await
@@ -199,7 +196,7 @@ pub(super) async fn adding_someone_needs_their_consent_and_tells_nothing_about_t
         "select count(*) from user_org_membership where org_id = $1 and user_id = $2",
     )
     .bind(a)
-    .bind(w.admin_b_id)
+    .bind(w.admin_b.id)
     .fetch_one(&w.app.db.pool)
     .await
     .unwrap();
@@ -226,16 +223,16 @@ pub(super) async fn a_role_change_takes_effect_on_the_next_request() {
     let w = world().await;
     let a = w.org_a;
     let (status, _) = w
-        .get(&format!("/organizations/{a}/members"), &w.clinician_a)
+        .get(&format!("/organizations/{a}/members"), &w.doctor_a)
         .await;
     assert_eq!(status, 200);
     w.delete(
-        &format!("/organizations/{a}/members/{}", w.clinician_a_id),
+        &format!("/organizations/{a}/members/{}", w.doctor_a.id),
         &w.admin_a,
     )
     .await;
     let (status, v) = w
-        .get(&format!("/organizations/{a}/members"), &w.clinician_a)
+        .get(&format!("/organizations/{a}/members"), &w.doctor_a)
         .await;
     assert_eq!((status, error_id(&v)), (401, "HG-TOKEN-REVOKED"));
 }
@@ -308,7 +305,7 @@ pub(super) async fn invitations_show_their_token_once_derive_status_and_can_be_r
         "the token is shown only once"
     );
     let (status, _) = w
-        .get(&format!("/organizations/{a}/invitations"), &w.clinician_a)
+        .get(&format!("/organizations/{a}/invitations"), &w.doctor_a)
         .await;
     assert_eq!(status, 403);
 
@@ -326,15 +323,12 @@ pub(super) async fn invitations_show_their_token_once_derive_status_and_can_be_r
         )
         .await;
     assert_eq!(list["meta"]["total"], 1);
-    let (status, v) = call(
-        &w.app,
-        Method::POST,
-        Component::Auth,
-        "/auth/invitations/accept",
-        None,
-        Some(json!({"token": token, "name": "I", "password": "invited person 1"})),
-    )
-    .await;
+    let (status, v) = w
+        .request(Method::POST, "/auth/invitations/accept")
+        .on(Component::Auth)
+        .json(json!({"token": token, "name": "I", "password": "invited person 1"}))
+        .send()
+        .await;
     assert_eq!((status, error_id(&v)), (422, "HG-INVITATION-REVOKED"));
     assert_eq!(
         w.delete(

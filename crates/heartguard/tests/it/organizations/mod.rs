@@ -2,82 +2,22 @@
 //! validation, anonymous 401, other organizations invisible (404 / absent from lists), envelope.
 
 use hg_platform::Component;
-use hg_test_support::{TestApp, fixtures};
+use hg_test_support::fixtures;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{call, error_id, names_field};
+use crate::support::{error_id, names_field, pluck};
+use crate::world::World;
 
 const ORG: Component = Component::Organization;
 
-/// Two organizations with an admin each, a clinician in A, and a superadmin.
-struct World {
-    app: TestApp,
-    org_a: Uuid,
-    org_b: Uuid,
-    admin_a: String,
-    admin_a_id: Uuid,
-    admin_b: String,
-    admin_b_id: Uuid,
-    clinician_a: String,
-    clinician_a_id: Uuid,
-    root: String,
-}
-
 async fn world() -> World {
-    let app = TestApp::builder()
-        .with(ORG)
-        .with(Component::Auth)
-        .with(Component::Notification)
-        .spawn()
-        .await;
-    let pool = &app.db.pool;
-    let org_a = fixtures::org(pool, "ORG-A").await;
-    let org_b = fixtures::org(pool, "ORG-B").await;
-    let admin_a_id = fixtures::user(pool, "admin.a@example.org", None).await;
-    fixtures::membership(pool, org_a, admin_a_id, "org_admin").await;
-    let admin_b_id = fixtures::user(pool, "admin.b@example.org", None).await;
-    fixtures::membership(pool, org_b, admin_b_id, "org_admin").await;
-    let clinician_a_id = fixtures::user(pool, "doc.a@example.org", Some("clinician")).await;
-    fixtures::membership(pool, org_a, clinician_a_id, "org_user").await;
-    let root_id = fixtures::user(pool, "root@example.org", Some("superadmin")).await;
-    World {
-        admin_a: app.token_for(admin_a_id).await,
-        admin_b: app.token_for(admin_b_id).await,
-        clinician_a: app.token_for(clinician_a_id).await,
-        root: app.token_for(root_id).await,
-        app,
-        org_a,
-        org_b,
-        admin_a_id,
-        admin_b_id,
-        clinician_a_id,
-    }
+    World::new(&[ORG, Component::Auth, Component::Notification]).await
 }
 
-impl World {
-    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        call(&self.app, Method::GET, ORG, path, Some(token), None).await
-    }
-    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        call(&self.app, Method::POST, ORG, path, Some(token), Some(body)).await
-    }
-    async fn patch(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        call(&self.app, Method::PATCH, ORG, path, Some(token), Some(body)).await
-    }
-    async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
-        call(&self.app, Method::DELETE, ORG, path, Some(token), None).await
-    }
-}
-
-fn codes(list: &Value) -> Vec<String> {
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["code"].as_str().unwrap().to_owned())
-        .collect()
+fn codes(list: &Value) -> Vec<&str> {
+    pluck(list, "code")
 }
 
 #[tokio::test]
@@ -139,14 +79,7 @@ async fn every_route_refuses_anonymous_callers() {
             format!("/organizations/{a}/care-teams/{t}/patients/{p}"),
         ),
     ];
-    for (method, path) in routes {
-        let (status, body) = call(&w.app, method.clone(), ORG, &path, None, Some(json!({}))).await;
-        assert_eq!(
-            (status, error_id(&body)),
-            (401, "HG-UNAUTHENTICATED"),
-            "{method} {path}"
-        );
-    }
+    w.assert_anonymous_refused(&routes).await;
 }
 
 #[tokio::test]

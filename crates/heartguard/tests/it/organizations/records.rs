@@ -61,9 +61,9 @@ pub(super) async fn superadmins_create_and_archive_organizations_with_validation
         204
     );
     let (_, list) = w.get("/organizations", &w.root).await;
-    assert!(!codes(&list).contains(&"NEW-ORG".to_owned()));
+    assert!(!codes(&list).contains(&"NEW-ORG"));
     let (_, list) = w.get("/organizations?archived=true", &w.root).await;
-    assert!(codes(&list).contains(&"NEW-ORG".to_owned()));
+    assert!(codes(&list).contains(&"NEW-ORG"));
 }
 
 #[tokio::test]
@@ -97,15 +97,19 @@ pub(super) async fn org_admins_rename_their_organization_and_others_cannot() {
         )
         .await;
     assert_eq!(status, 400, "the code is immutable: {v}");
+    assert!(
+        v["error"]["details"]["fields"]["code"].is_string(),
+        "names code: {v}"
+    );
     let (status, _) = w
         .patch(
             &format!("/organizations/{a}"),
-            &w.clinician_a,
+            &w.doctor_a,
             json!({"name": "Clinician rename"}),
         )
         .await;
     assert_eq!(status, 403);
-    let (status, v) = w.get(&format!("/organizations/{a}"), &w.clinician_a).await;
+    let (status, v) = w.get(&format!("/organizations/{a}"), &w.doctor_a).await;
     assert_eq!(
         (status, v["data"]["name"].as_str()),
         (200, Some("Renamed A"))
@@ -169,11 +173,12 @@ pub(super) async fn stats_count_the_organizations_records() {
     fixtures::patient(&w.app.db.pool, w.org_a, "P1", None).await;
     fixtures::care_team(&w.app.db.pool, w.org_a, "T", &[]).await;
     let (status, v) = w
-        .get(&format!("/organizations/{}/stats", w.org_a), &w.clinician_a)
+        .get(&format!("/organizations/{}/stats", w.org_a), &w.doctor_a)
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         v["data"],
-        json!({"members": 2, "patients": 1, "devices": 0, "open_alerts": 0, "care_teams": 1, "pending_invitations": 0})
+        // The world's four members of A, its two patients and team, and the two made here.
+        json!({"members": 4, "patients": 3, "devices": 0, "open_alerts": 0, "care_teams": 2, "pending_invitations": 0})
     );
 }

@@ -36,7 +36,7 @@ pub(super) async fn locations_are_posted_by_the_care_team_and_listed_newest_firs
         assert_eq!(status, 400, "{body}");
         assert!(names_field(&v, field), "{field}: {v}");
     }
-    fixtures::caregiver_link(&w.app.db.pool, w.org_a, w.p1, w.caregiver_id, false).await;
+    fixtures::caregiver_link(&w.app.db.pool, w.org_a, w.p1, w.caregiver.id, false).await;
     assert_eq!(
         w.post(&path, &w.caregiver, json!({"latitude": 1, "longitude": 1}))
             .await

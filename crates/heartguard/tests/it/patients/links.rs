@@ -73,7 +73,7 @@ pub(super) async fn caregivers_are_linked_with_one_active_primary() {
         .post(
             &path,
             &w.admin_a,
-            json!({"user_id": w.caregiver_id, "relationship": "Child", "is_primary": true}),
+            json!({"user_id": w.caregiver.id, "relationship": "Child", "is_primary": true}),
         )
         .await;
     assert_eq!(status, 201, "{v}");
@@ -92,7 +92,7 @@ pub(super) async fn caregivers_are_linked_with_one_active_primary() {
         w.post(
             &path,
             &w.admin_a,
-            json!({"user_id": w.caregiver_id, "relationship": "child"})
+            json!({"user_id": w.caregiver.id, "relationship": "child"})
         )
         .await
         .1["error"]["id"],
@@ -183,7 +183,7 @@ pub(super) async fn two_primary_caregivers_at_the_same_time_make_exactly_one() {
         w.post(
             &path,
             &w.admin_a,
-            json!({"user_id": w.caregiver_id, "relationship": "child", "is_primary": true})
+            json!({"user_id": w.caregiver.id, "relationship": "child", "is_primary": true})
         ),
         w.post(
             &path,

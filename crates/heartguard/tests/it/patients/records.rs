@@ -62,7 +62,7 @@ pub(super) async fn org_admins_create_patients_with_validation_and_others_cannot
 pub(super) async fn the_care_team_edits_the_record_and_caregivers_and_viewers_cannot() {
     let w = world().await;
     let path = format!("/patients/{}", w.p1);
-    fixtures::caregiver_link(&w.app.db.pool, w.org_a, w.p1, w.caregiver_id, true).await;
+    fixtures::caregiver_link(&w.app.db.pool, w.org_a, w.p1, w.caregiver.id, true).await;
     let (status, v) = w
         .req(
             Method::PATCH,
@@ -96,7 +96,7 @@ pub(super) async fn the_care_team_edits_the_record_and_caregivers_and_viewers_ca
         .await;
     assert_eq!(status, 400);
     assert!(names_field(&v, "person_name"));
-    let (status, _) = w
+    let (status, body) = w
         .req(
             Method::PATCH,
             &path,
@@ -105,6 +105,10 @@ pub(super) async fn the_care_team_edits_the_record_and_caregivers_and_viewers_ca
         )
         .await;
     assert_eq!(status, 400, "unknown fields are refused");
+    assert!(
+        body["error"]["details"]["fields"]["org_id"].is_string(),
+        "names org_id: {body}"
+    );
     let changes: Vec<Value> = sqlx::query_scalar(
         "select payload from outbox_events where payload->>'action' = 'PATIENT_UPDATE'",
     )

@@ -5,7 +5,7 @@ use super::*;
 #[tokio::test]
 pub(super) async fn each_principal_lists_exactly_its_patients() {
     let w = world().await;
-    fixtures::caregiver_link(&w.app.db.pool, w.org_a, w.p2, w.caregiver_id, true).await;
+    fixtures::caregiver_link(&w.app.db.pool, w.org_a, w.p2, w.caregiver.id, true).await;
     for (token, expected) in [
         (&w.admin_a, vec!["Ana Uno", "Beto Dos"]),
         (&w.viewer_a, vec!["Ana Uno", "Beto Dos"]),
@@ -139,7 +139,7 @@ pub(super) async fn reading_a_patient_is_audited() {
     .await
     .unwrap();
     assert_eq!(entry["entity_id"], w.p1.to_string());
-    assert_eq!(entry["actor_id"], w.doctor_a_id.to_string());
+    assert_eq!(entry["actor_id"], w.doctor_a.id.to_string());
     assert_eq!(entry["org_id"], w.org_a.to_string());
     w.get("/patients", &w.doctor_a).await;
     let n: i64 = sqlx::query_scalar(
@@ -184,17 +184,9 @@ pub(super) async fn no_answer_tells_that_an_email_is_a_patient_of_another_organi
 
     // Self-registration answers alike for that address and for a fresh one.
     let register = |email: &'static str, org: &'static str| {
-        let app = &w.app;
+        let w = &w;
         async move {
-            call(
-                app,
-                Method::POST,
-                Component::Auth,
-                "/auth/patient/register",
-                None,
-                Some(json!({"org_code": org, "name": "Some One", "email": email, "password": "heart rhythm 42"})),
-            )
-            .await
+            w.request(Method::POST, "/auth/patient/register").on(Component::Auth).json(json!({"org_code": org, "name": "Some One", "email": email, "password": "heart rhythm 42"})).send().await
         }
     };
     let taken = register("cardiac.person@example.org", "ORG-A").await;
@@ -202,17 +194,14 @@ pub(super) async fn no_answer_tells_that_an_email_is_a_patient_of_another_organi
     assert_eq!((taken.0, &taken.1["data"]), (fresh.0, &fresh.1["data"]));
     assert_eq!(taken.0, 202);
     // The existing patient still signs in, and is the only login for the address.
-    let (status, v) = call(
-        &w.app,
-        Method::POST,
-        Component::Auth,
-        "/auth/patient/login",
-        None,
-        Some(
+    let (status, v) = w
+        .request(Method::POST, "/auth/patient/login")
+        .on(Component::Auth)
+        .json(
             json!({"email": "cardiac.person@example.org", "password": fixtures::FIXTURE_PASSWORD}),
-        ),
-    )
-    .await;
+        )
+        .send()
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["patient"]["id"], theirs.to_string());
 }
