@@ -11,6 +11,7 @@ pub mod codes;
 pub mod component;
 pub mod config;
 pub mod context;
+pub mod copy;
 pub mod db;
 pub mod events;
 pub mod localpg;

@@ -96,7 +96,7 @@ pub async fn stream(
 
 /// Whether the caller may open or close streams of `patient` in `org`: org_admins and the patient's
 /// care team.
-pub(super) async fn may_manage_streams(
+pub(crate) async fn may_manage_streams(
     conn: &mut PgConnection,
     caller: &Caller,
     org: Uuid,

@@ -22,6 +22,7 @@ mod schema;
 mod slow_clients;
 mod snapshots;
 mod support;
+mod telemetry;
 mod tls;
 mod up;
 mod users;

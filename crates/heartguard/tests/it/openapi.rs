@@ -11,12 +11,13 @@ use serde_json::Value;
 use uuid::Uuid;
 
 const KEY_HEADER: &str = "x-internal-api-key";
-const DESCRIBED: [Component; 5] = [
+const DESCRIBED: [Component; 6] = [
     Component::Auth,
     Component::Organization,
     Component::User,
     Component::Patient,
     Component::Device,
+    Component::Timeseries,
 ];
 
 async fn platform() -> TestApp {

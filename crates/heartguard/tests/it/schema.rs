@@ -182,26 +182,34 @@ async fn sample_partitions_are_created_ahead_and_dropped_by_retention() {
 }
 
 #[tokio::test]
-async fn waveform_blocks_hold_four_bytes_per_sample() {
+async fn waveform_blocks_hold_as_many_bytes_as_their_encoding_says() {
     let db = TestDb::new().await;
     let stream = Uuid::new_v4();
-    let bad = sqlx::query(
-        "insert into waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples)
-         values ($1, now(), 250, 250, '\\x00'::bytea)",
-    )
-    .bind(stream)
-    .execute(&db.pool)
-    .await
-    .unwrap_err();
-    assert!(matches!(constraint_of(bad), DbError::CheckViolation { .. }));
-    sqlx::query(
-        "insert into waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples)
-         values ($1, now(), 250, 2, '\\x0000803f00000040'::bytea)",
-    )
-    .bind(stream)
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    let insert = |encoding: i16, count: i32, bytes: &'static str| {
+        sqlx::query(
+            "insert into waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples, encoding)
+             values ($1, clock_timestamp(), 250, $2, decode($3, 'hex'), $4)",
+        )
+        .bind(stream)
+        .bind(count)
+        .bind(bytes)
+        .bind(encoding)
+        .execute(&db.pool)
+    };
+    for (encoding, count, bytes) in [
+        (0, 250, "00"),
+        (1, 3, "0001"),
+        (1, 1, "000000000000"),
+        (2, 1, "00"),
+    ] {
+        let bad = insert(encoding, count, bytes).await.unwrap_err();
+        assert!(
+            matches!(constraint_of(bad), DbError::CheckViolation { .. }),
+            "encoding {encoding}, {count} samples in {bytes}"
+        );
+    }
+    insert(0, 2, "0000803f00000040").await.unwrap();
+    insert(1, 3, "000102").await.unwrap();
 }
 
 #[tokio::test]

@@ -68,9 +68,17 @@ pub struct World {
 impl World {
     /// The world with `components` running; requests go to the first.
     pub async fn new(components: &[Component]) -> World {
+        World::with_env(components, &[]).await
+    }
+
+    /// [`World::new`] with settings (`name`, `value`) on top of the test defaults.
+    pub async fn with_env(components: &[Component], env: &[(&str, &str)]) -> World {
         let mut builder = TestApp::builder();
         for c in components {
             builder = builder.with(*c);
+        }
+        for (k, v) in env {
+            builder = builder.env(k, v);
         }
         let app = builder.spawn().await;
         let pool = &app.db.pool;

@@ -182,12 +182,15 @@ impl MediaConfig {
 pub struct TelemetryConfig {
     /// Days of samples kept.
     pub retention_days: i32,
+    /// Batches stored at once by one timeseries process; more are answered 503 with `Retry-After`.
+    pub ingest_concurrency: usize,
 }
 
 impl TelemetryConfig {
     pub(super) fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
         Self {
             retention_days: parse_num(src, "TELEMETRY_RETENTION_DAYS", 365, (1, 3650), errors),
+            ingest_concurrency: parse_num(src, "TELEMETRY_INGEST_CONCURRENCY", 8, (1, 256), errors),
         }
     }
 }

@@ -288,6 +288,11 @@ pub const ERROR_IDS: &[ErrorId] = &[
     ),
     e("HG-STREAM-CLOSED", 422, "the stream is closed already"),
     e(
+        "HG-IDEMPOTENCY-MISMATCH",
+        422,
+        "the Idempotency-Key was used before for a different telemetry batch",
+    ),
+    e(
         "HG-RATE-LIMITED",
         429,
         "over the client's rate (with Retry-After)",
@@ -311,6 +316,11 @@ pub const ERROR_IDS: &[ErrorId] = &[
         "HG-GATEWAY-BAD-UPSTREAM",
         502,
         "the service broke off its answer",
+    ),
+    e(
+        "HG-INGEST-BUSY",
+        503,
+        "the timeseries component is storing TELEMETRY_INGEST_CONCURRENCY batches already (with Retry-After)",
     ),
     e(
         "HG-UNAVAILABLE",

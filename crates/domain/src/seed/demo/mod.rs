@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{SeedError, ensure_superadmin, seed_id, user_exists};
 use crate::password;
-use crate::synthetic::{VitalsGenerator, pack_f32_le};
+use crate::synthetic::VitalsGenerator;
 
 /// The superadmin's e-mail.
 pub const ADMIN_EMAIL: &str = "admin@heartguard.com";

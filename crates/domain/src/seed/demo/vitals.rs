@@ -1,6 +1,7 @@
 //! The demo's vitals: 24 h of scalar samples a minute and 10 min of ECG, generated and copied in.
 
 use super::*;
+use crate::telemetry::codec;
 
 pub(super) async fn stream_is_empty(
     tx: &mut PgConnection,
@@ -65,16 +66,20 @@ pub(super) async fn samples(
         let (starts, blocks): (Vec<DateTime<Utc>>, Vec<Vec<u8>>) = wave
             .chunks(ECG_RATE_HZ as usize)
             .enumerate()
-            .map(|(i, chunk)| (start + Duration::seconds(i as i64), pack_f32_le(chunk)))
+            .map(|(i, chunk)| {
+                let uv: Vec<i32> = chunk.iter().map(|v| codec::mv_to_uv(*v)).collect();
+                (start + Duration::seconds(i as i64), codec::encode_uv(&uv))
+            })
             .unzip();
         sqlx::query!(
-            "insert into waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples)
-             select $1, t, $3, $4, s from unnest($2::timestamptz[], $5::bytea[]) as u(t, s)",
+            "insert into waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples, encoding)
+             select $1, t, $3, $4, s, $6 from unnest($2::timestamptz[], $5::bytea[]) as u(t, s)",
             ecg_stream,
             &starts,
             ECG_RATE_HZ as f32,
             ECG_RATE_HZ as i32,
             &blocks,
+            codec::ENCODING_DELTA_UV,
         )
         .execute(&mut *tx)
         .await?;

@@ -1,25 +1,38 @@
-//! The timeseries component (5006). Its routes arrive with issue 12; today it runs the sample-table
-//! upkeep: partitions created a week ahead and those older than `TELEMETRY_RETENTION_DAYS` dropped,
-//! hourly.
+//! The timeseries component (5006): `POST /timeseries/ingest` (devices, patients and care teams
+//! send samples; see [`ingest`]) and the sample-table upkeep — partitions created a week ahead,
+//! those older than `TELEMETRY_RETENTION_DAYS` dropped, idempotency records older than a day
+//! forgotten — hourly.
 
+mod ingest;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use hg_domain::telemetry;
 use hg_platform::{Component, Platform, db};
+use utoipa_axum::routes;
 
+use crate::api::Api;
 use crate::component::{Descriptor, Started};
 
-/// The timeseries component.
+/// Every route of the timeseries component.
+pub fn api() -> Api {
+    Api::new().with(routes!(ingest::ingest))
+}
+
+/// The timeseries component: its ingest state (the bound on concurrent batches) is its own.
 pub const DESCRIPTOR: Descriptor = Descriptor {
     start: |platform, _| {
+        let state = Arc::new(ingest::Ingest::new(platform));
         let mut started = Started::routes(axum::Router::new());
+        started.inner = Box::new(move |r| r.layer(axum::Extension(state)));
         started.tasks.push(Box::pin(run(
             platform.clone(),
             platform.settings.telemetry.retention_days,
         )));
         Ok(started)
     },
-    ..Descriptor::bare(Component::Timeseries)
+    ..Descriptor::api(Component::Timeseries, api)
 };
 
 /// Creates partitions for yesterday through a week ahead, and drops those past retention.
@@ -29,6 +42,7 @@ pub async fn sample_partitions_once(
 ) -> Result<(), db::DbError> {
     telemetry::ensure_sample_partitions(&platform.db, 1, 7).await?;
     let dropped = telemetry::drop_sample_partitions(&platform.db, retention_days).await?;
+    telemetry::forget_idempotency_keys(&platform.db).await?;
     if dropped > 0 {
         tracing::info!(
             dropped,

@@ -30,3 +30,19 @@ pub async fn drop_sample_partitions(pool: &PgPool, retention_days: i32) -> Resul
     .fetch_one(pool)
     .await?)
 }
+
+/// Forgets the `Idempotency-Key`s of batches accepted more than a day ago.
+pub async fn forget_idempotency_keys(pool: &PgPool) -> Result<u64, DbError> {
+    Ok(
+        sqlx::query!("delete from ingest_batches where created_at < now() - interval '1 day'")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
+pub mod codec;
+pub mod ingest;
+pub mod signals;
+pub mod validate;
+pub mod wire;
