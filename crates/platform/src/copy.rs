@@ -5,7 +5,7 @@
 //! tests below check it against the server.
 //!
 //! Only the types the sample tables use are here: `uuid`, `timestamptz`, `real`, `smallint`,
-//! `integer` and `bytea`, and NULL.
+//! `integer`, `bigint` and `bytea`, and NULL.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -62,6 +62,10 @@ impl BinaryCopy {
     }
 
     pub fn integer(&mut self, v: i32) -> &mut Self {
+        self.field(&v.to_be_bytes())
+    }
+
+    pub fn bigint(&mut self, v: i64) -> &mut Self {
         self.field(&v.to_be_bytes())
     }
 

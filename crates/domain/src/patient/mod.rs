@@ -63,7 +63,7 @@ pub(super) const COLUMNS: &str =
     p.profile_photo_url, p.last_login_at, p.archived_at, p.created_at, p.updated_at";
 
 /// A patient the caller can see (archived ones only for their administrators), without auditing.
-async fn visible(
+pub(crate) async fn visible(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
@@ -93,7 +93,7 @@ pub async fn get(
     Ok(p)
 }
 
-async fn read_audit(
+pub(crate) async fn read_audit(
     conn: &mut PgConnection,
     caller: &Caller,
     p: &Patient,

@@ -320,18 +320,21 @@ async fn copy_rows(
         let bytes: usize = rows.blocks.iter().map(|b| b.samples.len() + 64).sum();
         let mut c = BinaryCopy::with_capacity(bytes);
         for b in &rows.blocks {
-            c.row(6)
+            c.row(9)
                 .uuid(b.stream_id)
                 .timestamptz(b.start_ts)
                 .real(b.sample_rate_hz)
                 .integer(b.sample_count)
                 .bytea(&b.samples)
-                .smallint(super::codec::ENCODING_DELTA_UV);
+                .smallint(super::codec::ENCODING_DELTA_UV)
+                .integer(b.min_uv)
+                .integer(b.max_uv)
+                .bigint(b.sum_uv);
         }
         let target = if blocks == "waveform_blocks" {
-            "waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples, encoding)"
+            "waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples, encoding, min_uv, max_uv, sum_uv)"
         } else {
-            "staged_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples, encoding)"
+            "staged_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples, encoding, min_uv, max_uv, sum_uv)"
         };
         c.send(conn, target).await?;
     }

@@ -43,6 +43,7 @@ pub async fn forget_idempotency_keys(pool: &PgPool) -> Result<u64, DbError> {
 
 pub mod codec;
 pub mod ingest;
+pub mod query;
 pub mod signals;
 pub mod validate;
 pub mod wire;

@@ -39,6 +39,25 @@ pub struct BlockRow {
     pub sample_rate_hz: f32,
     pub sample_count: i32,
     pub samples: Vec<u8>,
+    pub min_uv: i32,
+    pub max_uv: i32,
+    pub sum_uv: i64,
+}
+
+impl BlockRow {
+    /// A block of microvolt samples, encoded, with its summary.
+    pub fn from_uv(stream_id: Uuid, start_ts: DateTime<Utc>, rate_hz: f32, uv: &[i32]) -> Self {
+        BlockRow {
+            stream_id,
+            start_ts,
+            sample_rate_hz: rate_hz,
+            sample_count: uv.len() as i32,
+            samples: encode_uv(uv),
+            min_uv: uv.iter().copied().min().unwrap_or(0),
+            max_uv: uv.iter().copied().max().unwrap_or(0),
+            sum_uv: uv.iter().map(|v| i64::from(*v)).sum(),
+        }
+    }
 }
 
 /// The time span and sample count one stream receives in a batch.
@@ -285,13 +304,8 @@ pub fn rows(
                     );
                 }
                 let uv: Vec<i32> = b.values_mv.iter().map(|v| mv_to_uv(*v)).collect();
-                out.blocks.push(BlockRow {
-                    stream_id: id,
-                    start_ts: b.start_ts,
-                    sample_rate_hz: b.sample_rate_hz,
-                    sample_count: n as i32,
-                    samples: encode_uv(&uv),
-                });
+                out.blocks
+                    .push(BlockRow::from_uv(id, b.start_ts, b.sample_rate_hz, &uv));
                 span.samples += n;
                 span.from = span.from.min(b.start_ts);
                 span.to = span.to.max(end);

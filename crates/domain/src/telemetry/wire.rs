@@ -54,7 +54,7 @@ pub struct Sample {
 }
 
 /// Consecutive waveform samples: sample `i` is at `start_ts + i / sample_rate_hz` seconds.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = WaveformBlock)]
 pub struct Block {

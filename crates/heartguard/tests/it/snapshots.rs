@@ -71,12 +71,16 @@ async fn every_component_answers_as_its_snapshot() {
     let token = app.token_for(admin).await;
     let t = Some(token.as_str());
 
-    let described: [(Component, String); 5] = [
+    let described: [(Component, String); 6] = [
         (Component::Auth, "/auth/me".into()),
         (Component::Organization, format!("/organizations/{org}")),
         (Component::User, format!("/users/{admin}")),
         (Component::Patient, format!("/patients/{patient}")),
         (Component::Device, "/devices?limit=5".into()),
+        (
+            Component::Timeseries,
+            format!("/timeseries/patients/{patient}/latest"),
+        ),
     ];
     for (c, path) in &described {
         for xml in [false, true] {
@@ -87,7 +91,6 @@ async fn every_component_answers_as_its_snapshot() {
     // The components without routes of their own yet answer their readiness.
     for c in [
         Component::Gateway,
-        Component::Timeseries,
         Component::Inference,
         Component::Alert,
         Component::Notification,

@@ -288,6 +288,11 @@ pub const ERROR_IDS: &[ErrorId] = &[
     ),
     e("HG-STREAM-CLOSED", 422, "the stream is closed already"),
     e(
+        "HG-TOO-MANY-POINTS",
+        422,
+        "a raw telemetry query would answer more than 20 000 samples: ask for a resolution",
+    ),
+    e(
         "HG-IDEMPOTENCY-MISMATCH",
         422,
         "the Idempotency-Key was used before for a different telemetry batch",

@@ -1,9 +1,11 @@
 //! The timeseries component (5006): `POST /timeseries/ingest` (devices, patients and care teams
-//! send samples; see [`ingest`]) and the sample-table upkeep — partitions created a week ahead,
+//! send samples; see [`ingest`]), the queries (a stream raw or bucketed, a patient's latest values
+//! and downsampled vitals, an ECG window; see [`queries`]) and the sample-table upkeep — partitions created a week ahead,
 //! those older than `TELEMETRY_RETENTION_DAYS` dropped, idempotency records older than a day
 //! forgotten — hourly.
 
 mod ingest;
+mod queries;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,12 @@ use crate::component::{Descriptor, Started};
 
 /// Every route of the timeseries component.
 pub fn api() -> Api {
-    Api::new().with(routes!(ingest::ingest))
+    Api::new()
+        .with(routes!(ingest::ingest))
+        .with(routes!(queries::stream))
+        .with(routes!(queries::ecg))
+        .with(routes!(queries::latest))
+        .with(routes!(queries::vitals))
 }
 
 /// The timeseries component: its ingest state (the bound on concurrent batches) is its own.

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::telemetry::codec;
+use crate::telemetry::validate::BlockRow;
 
 pub(super) async fn stream_is_empty(
     tx: &mut PgConnection,
@@ -63,23 +64,35 @@ pub(super) async fn samples(
     if stream_is_empty(tx, ecg_stream, "waveform_blocks").await? {
         let wave = vitals.ecg(ECG_SECONDS, ECG_RATE_HZ);
         let start = now - Duration::seconds(i64::from(ECG_SECONDS));
-        let (starts, blocks): (Vec<DateTime<Utc>>, Vec<Vec<u8>>) = wave
+        let rows: Vec<BlockRow> = wave
             .chunks(ECG_RATE_HZ as usize)
             .enumerate()
             .map(|(i, chunk)| {
                 let uv: Vec<i32> = chunk.iter().map(|v| codec::mv_to_uv(*v)).collect();
-                (start + Duration::seconds(i as i64), codec::encode_uv(&uv))
+                let at = start + Duration::seconds(i as i64);
+                BlockRow::from_uv(ecg_stream, at, ECG_RATE_HZ as f32, &uv)
             })
-            .unzip();
+            .collect();
+        let starts: Vec<DateTime<Utc>> = rows.iter().map(|r| r.start_ts).collect();
+        let blocks: Vec<Vec<u8>> = rows.iter().map(|r| r.samples.clone()).collect();
+        let mins: Vec<i32> = rows.iter().map(|r| r.min_uv).collect();
+        let maxs: Vec<i32> = rows.iter().map(|r| r.max_uv).collect();
+        let sums: Vec<i64> = rows.iter().map(|r| r.sum_uv).collect();
         sqlx::query!(
-            "insert into waveform_blocks (stream_id, start_ts, sample_rate_hz, sample_count, samples, encoding)
-             select $1, t, $3, $4, s, $6 from unnest($2::timestamptz[], $5::bytea[]) as u(t, s)",
+            "insert into waveform_blocks
+                    (stream_id, start_ts, sample_rate_hz, sample_count, samples, encoding, min_uv, max_uv, sum_uv)
+             select $1, t, $3, $4, s, $6, mn, mx, sm
+               from unnest($2::timestamptz[], $5::bytea[], $7::int[], $8::int[], $9::bigint[])
+                 as u(t, s, mn, mx, sm)",
             ecg_stream,
             &starts,
             ECG_RATE_HZ as f32,
             ECG_RATE_HZ as i32,
             &blocks,
             codec::ENCODING_DELTA_UV,
+            &mins,
+            &maxs,
+            &sums,
         )
         .execute(&mut *tx)
         .await?;
