@@ -24,6 +24,8 @@ pub enum SeedError {
     Db(#[from] sqlx::Error),
     #[error("{0}")]
     Hash(#[from] password::HashError),
+    #[error("storing samples: {0}")]
+    Samples(#[from] crate::records::RecordError),
 }
 
 /// Namespace of the deterministic ids the seed gives its rows (UUIDv5 of a readable name), so a second

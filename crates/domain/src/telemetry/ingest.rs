@@ -264,7 +264,7 @@ async fn ensure_partitions(
 /// Copies the rows in; returns how many were already stored. The fast path copies straight into
 /// the tables; a retried batch (a sample already stored at that time) rolls back to a savepoint and
 /// goes through staging tables, keeping the stored samples and adding the new ones.
-async fn store(conn: &mut PgConnection, rows: &Rows) -> Result<usize, RecordError> {
+pub async fn store(conn: &mut PgConnection, rows: &Rows) -> Result<usize, RecordError> {
     let mut fast = sqlx::Connection::begin(&mut *conn).await?;
     match copy_rows(&mut fast, rows, "vital_samples", "waveform_blocks").await {
         Ok(()) => {

@@ -256,11 +256,7 @@ pub(super) async fn patient(
          values ($1, $2, $3, 'HeartGuard', 'HG Band 2', 'WEARABLE_MULTI', $4, $5) on conflict do nothing",
         device,
         oid,
-        format!(
-        "HG-{}-{:02}",
-        p.org.replace('-', ""),
-        p.key.trim_start_matches(char::is_alphabetic)
-    ),
+        demo_serial(p.org, p.key),
         pid,
         now - Duration::days(30),
     )
@@ -289,4 +285,40 @@ pub(super) async fn patient(
         .await?;
     }
     samples(tx, p.key, n, now).await
+}
+
+/// A demo device's serial — `HG`, the organization's code without dashes and the patient's number,
+/// `clin1` of `CLIN-001` giving `…-CLIN001-01` — what the device
+/// API itself accepts (a `{:02}` of the key's text once padded it with a trailing space).
+pub(super) fn demo_serial(org: &str, key: &str) -> String {
+    let n: u32 = key
+        .trim_start_matches(char::is_alphabetic)
+        .parse()
+        .unwrap_or(0);
+    format!("HG-{}-{n:02}", org.replace('-', ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_serials_are_what_the_device_api_accepts() {
+        for p in super::super::data::PATIENTS {
+            let serial = demo_serial(p.org, p.key);
+            let checked = crate::records::required_text("serial", &serial, 80).unwrap();
+            assert_eq!(checked, serial, "{serial:?} has no padding");
+            assert!(
+                serial
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "{serial}"
+            );
+        }
+        let serial = demo_serial("CLIN-001", "clin1");
+        assert_eq!(
+            serial.split('-').collect::<Vec<_>>(),
+            ["HG", "CLIN001", "01"]
+        );
+    }
 }
