@@ -13,6 +13,7 @@ pub mod patient;
 pub mod records;
 pub mod secrets;
 pub mod seed;
+pub mod simulation;
 pub mod synthetic;
 pub mod telemetry;
 pub mod user;

@@ -43,6 +43,9 @@ enum Command {
         /// Seed only catalogs, roles and permissions, not the demo organizations and accounts.
         #[arg(long)]
         no_demo: bool,
+        /// Do not stream simulated vitals for three demo patients (on by default with demo data).
+        #[arg(long)]
+        no_simulate: bool,
     },
     /// Run the named components (the distributed deployment: one or several per process).
     ///
@@ -82,6 +85,39 @@ enum Command {
     },
     /// Print the merged OpenAPI document the gateway serves at /openapi.json (for tools and docs).
     Openapi,
+    /// Stream synthetic vitals for devices through the real ingest API (demos, tests, load).
+    ///
+    /// Uses the database (DATABASE_URL) to pick devices with open streams — the seeded ones first,
+    /// then simulated patients in organization SIM-001 — and to give each a fresh credential; then
+    /// every device sends HR, SpO2, RR intervals (HRV) and BP as JSON and its ECG (an ECGSYN
+    /// dynamical model) in the binary waveform format. Episodes are written as ground-truth labels.
+    Simulate {
+        /// How many devices (patients) to simulate.
+        #[arg(long, default_value_t = 10)]
+        patients: usize,
+        /// Batches a second each device sends (each carries what was measured since the last).
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Stop after this long (90s, 5m, 2h); default: until Ctrl-C.
+        #[arg(long, value_parser = cmd::simulate::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// random, none, or a schedule for every device: tachy@30s+60s,af@2m+3m (episodes: tachy,
+        /// brady, desat, af, silent).
+        #[arg(long, default_value = "random")]
+        episodes: String,
+        /// With --episodes random: about one episode per device this often.
+        #[arg(long, default_value = "10m", value_parser = cmd::simulate::parse_duration)]
+        episode_every: std::time::Duration,
+        /// Makes a run reproducible.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The timeseries component, or the gateway (then give --api-key).
+        #[arg(long, default_value = "http://127.0.0.1:5006")]
+        url: String,
+        /// Sent as X-Internal-API-Key, for going through the gateway.
+        #[arg(long, env = "SIMULATE_API_KEY")]
+        api_key: Option<String>,
+    },
     /// Write a new Ed25519 key pair for signing access tokens (jwt-private.pem, jwt-public.pem).
     Keygen {
         /// Directory to write the two files into.
@@ -109,7 +145,10 @@ fn main() -> ExitCode {
     let env_file = cli.env_file.as_deref();
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Up { no_demo } => cmd::up::run(env_file, !no_demo).await,
+            Command::Up {
+                no_demo,
+                no_simulate,
+            } => cmd::up::run(env_file, !no_demo, !no_demo && !no_simulate).await,
             Command::Serve { components } => cmd::serve::run(env_file, &components).await,
             Command::Migrate => cmd::migrate::run(env_file).await,
             Command::Seed { demo } => cmd::seed::run(env_file, demo).await,
@@ -121,6 +160,30 @@ fn main() -> ExitCode {
             } => cmd::certs::run(&out_dir, &hosts, force),
             Command::Keygen { out_dir, force } => cmd::keygen::run(&out_dir, force),
             Command::Openapi => cmd::openapi::run(),
+            Command::Simulate {
+                patients,
+                rate,
+                duration,
+                episodes,
+                episode_every,
+                seed,
+                url,
+                api_key,
+            } => match cmd::simulate::parse_episodes(&episodes, episode_every) {
+                Ok(episodes) => {
+                    let options = cmd::simulate::Options {
+                        patients,
+                        rate,
+                        duration,
+                        episodes,
+                        seed,
+                        url,
+                        api_key,
+                    };
+                    cmd::simulate::run(env_file, options).await
+                }
+                Err(e) => cmd::Outcome::Failed(e),
+            },
         }
     });
     // Don't wait for stray background tasks (a relay mid-retry) once the command is done.

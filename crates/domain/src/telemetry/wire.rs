@@ -16,6 +16,9 @@ pub const MAX_BLOCK_SAMPLES: usize = 60_000;
 /// Waveform samples in one batch, at most.
 pub const MAX_WAVE_SAMPLES: usize = 2_000_000;
 
+/// The media type of the binary format.
+pub const MEDIA_TYPE: &str = "application/vnd.heartguard.waveform";
+
 /// The binary format's magic bytes and version.
 pub const MAGIC: &[u8; 4] = b"HGWB";
 pub const VERSION: u8 = 1;

@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod openapi;
 pub mod seed;
 pub mod serve;
+pub mod simulate;
 pub mod up;
 
 use std::path::Path;

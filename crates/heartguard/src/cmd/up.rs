@@ -19,7 +19,7 @@ use super::{Outcome, load_from};
 use crate::pgcluster::PrivateCluster;
 
 /// Default port of the private cluster (`HEARTGUARD_PG_PORT`), away from a system PostgreSQL's 5432.
-const DEFAULT_PG_PORT: u16 = 54329;
+pub(crate) const DEFAULT_PG_PORT: u16 = 54329;
 
 /// Writes `contents` to `path` readable by its owner only.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), String> {
@@ -106,7 +106,7 @@ fn dev_token_keys(data_dir: &Path) -> Result<(String, String), String> {
 }
 
 /// Runs everything until Ctrl-C / SIGTERM.
-pub async fn run(env_file: Option<&Path>, with_demo: bool) -> Outcome {
+pub async fn run(env_file: Option<&Path>, with_demo: bool, simulate: bool) -> Outcome {
     let started = Instant::now();
     let mut src = match EnvSource::load(env_file) {
         Ok(s) => s,
@@ -164,7 +164,7 @@ pub async fn run(env_file: Option<&Path>, with_demo: bool) -> Outcome {
             Err(e) => return Outcome::Failed(e),
         }
     }
-    let outcome = serve_everything(&src, with_demo, &generated, started).await;
+    let outcome = serve_everything(&src, with_demo, simulate, &generated, started).await;
     if let Some(c) = cluster {
         c.stop();
     }
@@ -174,6 +174,7 @@ pub async fn run(env_file: Option<&Path>, with_demo: bool) -> Outcome {
 async fn serve_everything(
     src: &EnvSource,
     with_demo: bool,
+    simulate: bool,
     generated: &[&str],
     started: Instant,
 ) -> Outcome {
@@ -281,6 +282,28 @@ async fn serve_everything(
             };
             println!("  {email:<30} {shown}");
         }
+    }
+    if simulate && let Some(addr) = running.addrs.get(&Component::Timeseries) {
+        let options = super::simulate::Options {
+            patients: 3,
+            rate: 1.0,
+            duration: None,
+            episodes: super::simulate::Episodes::Random {
+                every: std::time::Duration::from_secs(600),
+            },
+            seed: 1,
+            url: format!("http://{addr}"),
+            api_key: None,
+        };
+        let (pool, stop) = (platform.db.clone(), platform.shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = super::simulate::stream(&pool, options, stop, false).await {
+                eprintln!("the demo simulation did not start: {e}");
+            }
+        });
+        println!(
+            "\nLive vitals: three demo patients stream simulated vitals (heartguard up --no-simulate to stop that)."
+        );
     }
     println!("\nPress Ctrl-C to stop.");
     running.wait().await;

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use crate::common::{Caller, conn};
 
 /// The media type of the binary waveform format (docs/api.md).
-pub const WAVEFORM_MEDIA_TYPE: &str = "application/vnd.heartguard.waveform";
+pub const WAVEFORM_MEDIA_TYPE: &str = wire::MEDIA_TYPE;
 
 /// The component's ingest state.
 pub struct Ingest {

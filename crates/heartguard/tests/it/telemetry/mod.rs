@@ -13,6 +13,7 @@ use crate::world::World;
 
 mod ingest;
 mod queries;
+mod simulate;
 
 const TS: Component = Component::Timeseries;
 
