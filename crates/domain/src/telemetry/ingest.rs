@@ -138,7 +138,7 @@ pub async fn ingest(
         duplicates,
         replayed: false,
     };
-    seen(&mut tx, &streams, &rows.spans).await?;
+    seen(&mut tx, &streams).await?;
     // A batch stored before in full (a retry without a key) has nothing new to announce.
     if duplicates < rows.scalars.len() + rows.blocks.len() {
         announce(&mut tx, &sender, &streams, &rows.spans).await?;
@@ -341,20 +341,17 @@ async fn copy_rows(
     Ok(())
 }
 
-/// Marks the streams' devices as seen at their latest sample.
-async fn seen(
-    conn: &mut PgConnection,
-    streams: &[StreamInfo],
-    spans: &[Span],
-) -> Result<(), RecordError> {
+/// Marks the streams' devices as heard from now. At most every five seconds per device: a device
+/// sending several batches at once would otherwise serialize them on its row's lock, and detecting
+/// a silent device (minutes) needs no finer grain.
+async fn seen(conn: &mut PgConnection, streams: &[StreamInfo]) -> Result<(), RecordError> {
     let mut devices: Vec<Uuid> = streams.iter().map(|s| s.device_id).collect();
     devices.sort();
     devices.dedup();
-    let latest = spans.iter().map(|s| s.to).max();
     sqlx::query!(
-        "update devices set last_seen_at = greatest(last_seen_at, $2) where id = any($1)",
-        &devices,
-        latest
+        "update devices set last_seen_at = now()
+          where id = any($1) and (last_seen_at is null or last_seen_at < now() - interval '5 seconds')",
+        &devices
     )
     .execute(conn)
     .await?;
