@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::query::STREAM_NOT_FOUND;
 use super::signals::SignalType;
 use super::validate::{self, Rows, Span, StreamInfo};
 use super::wire::Batch;
@@ -178,13 +179,11 @@ async fn authorize(
     .await?;
     let mut out = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
-        let not_found = RecordError::Invalid {
-            field: format!("streams[{i}].stream_id"),
-            problem: format!("stream {id} does not exist or is not yours"),
-        };
         let Some(s) = found.iter().find(|s| s.id == *id) else {
-            return Err(not_found_stream(not_found));
+            return Err(STREAM_NOT_FOUND);
         };
+        // A stream exists for senders of its organization (and its patient); who of them may write
+        // is decided below (403), so a clinician outside the patient's teams learns nothing more.
         let visible = match sender {
             Sender::Device { org_id, .. } => s.org_id == *org_id,
             Sender::Caller(c) => match c.principal.kind() {
@@ -197,7 +196,7 @@ async fn authorize(
             },
         };
         if !visible {
-            return Err(not_found_stream(not_found));
+            return Err(STREAM_NOT_FOUND);
         }
         match sender {
             Sender::Device { id: device, .. } if s.device_id != *device => {
@@ -234,11 +233,6 @@ async fn authorize(
         });
     }
     Ok(out)
-}
-
-/// 404 `HG-STREAM-NOT-FOUND`; the item is named in the log-free message only through its index.
-fn not_found_stream(_item: RecordError) -> RecordError {
-    RecordError::NotFound("HG-STREAM-NOT-FOUND", "no such stream")
 }
 
 /// Creates the daily partitions a batch of older (buffered) samples needs; the maintenance task

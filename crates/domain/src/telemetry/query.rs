@@ -21,7 +21,7 @@ pub const MAX_ECG_WINDOW: Duration = Duration::minutes(10);
 /// Buckets a signal may be asked in, at most.
 pub const MAX_POINTS: i64 = 10_000;
 
-const STREAM_NOT_FOUND: RecordError =
+pub(super) const STREAM_NOT_FOUND: RecordError =
     RecordError::NotFound("HG-STREAM-NOT-FOUND", "no such stream");
 
 /// A time range, `from` included, `to` excluded.
