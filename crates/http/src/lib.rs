@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod server;
+pub mod streamed;
 
 pub use envelope::{ApiError, ApiResponse};
 pub use extract::{IdPath, Payload};

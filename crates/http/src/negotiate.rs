@@ -26,6 +26,22 @@ impl Format {
     }
 }
 
+/// The representation the envelope layer negotiated, for a handler that writes its own body (a
+/// streamed answer); without that layer, negotiated here (JSON when nothing fits).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Format {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(match parts.extensions.get::<Format>() {
+            Some(f) => *f,
+            None => negotiate(&parts.headers).unwrap_or_default(),
+        })
+    }
+}
+
 /// The client accepts neither JSON nor XML.
 #[derive(Debug, PartialEq, Eq)]
 pub struct NotAcceptable;
@@ -108,6 +124,22 @@ pub fn to_xml(doc: &Value) -> Vec<u8> {
     w.into_inner()
 }
 
+/// The XML of one member `key` of an object in the envelope (`<key>…</key>`, or
+/// `<entry key="…">…</entry>` when the key is no element name): for answers written piecewise.
+pub fn xml_member(key: &str, value: &Value) -> Vec<u8> {
+    let mut w = Writer::new(Vec::with_capacity(64));
+    write_member(&mut w, key, value);
+    w.into_inner()
+}
+
+fn write_member(w: &mut Writer<Vec<u8>>, key: &str, value: &Value) {
+    if is_xml_name(key) {
+        write_element(w, key, None, value);
+    } else {
+        write_element(w, "entry", Some(key), value);
+    }
+}
+
 fn write_element(w: &mut Writer<Vec<u8>>, name: &str, key_attr: Option<&str>, value: &Value) {
     let mut start = BytesStart::new(name);
     if let Some(k) = key_attr {
@@ -144,11 +176,7 @@ fn write_element(w: &mut Writer<Vec<u8>>, name: &str, key_attr: Option<&str>, va
         }
         Value::Object(map) => {
             for (k, v) in map {
-                if is_xml_name(k) {
-                    write_element(w, k, None, v);
-                } else {
-                    write_element(w, "entry", Some(k), v);
-                }
+                write_member(w, k, v);
             }
         }
     }

@@ -2,8 +2,15 @@
 //! database), a patient's latest value of each signal, all of a patient's signals downsampled to
 //! about `points` buckets, and an ECG window as blocks. Scoped like patient reads (another
 //! organization's or an unknown stream or patient is 404) and audited as patient-data reads.
+//!
+//! The long answers (raw samples, ECG blocks) come in two steps: a function that checks scope and
+//! size, audits the read and returns the answer's head, then a stream of its items that reads the
+//! database a page at a time as the consumer (the HTTP body, paced by the client) asks for more.
+
+use std::ops::DerefMut;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::{Stream, StreamExt};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -14,10 +21,14 @@ use super::wire::Block;
 use crate::patient;
 use crate::records::{Caller, RecordError};
 
-/// Raw samples one answer holds at most; longer spans need a resolution.
-pub const MAX_RAW: i64 = 20_000;
-/// The longest ECG window one answer holds.
-pub const MAX_ECG_WINDOW: Duration = Duration::minutes(10);
+/// Raw samples one answer holds at most (a little over two days of a 1 Hz signal); longer spans
+/// need a resolution. The answer is streamed, so this bounds the work, not the memory.
+pub const MAX_RAW: i64 = 200_000;
+/// The longest ECG window one answer holds (streamed, a block at a time).
+pub const MAX_ECG_WINDOW: Duration = Duration::minutes(60);
+/// Rows a streamed read fetches per query: raw samples, and ECG blocks.
+const RAW_PAGE: i64 = 5_000;
+const BLOCK_PAGE: i64 = 32;
 /// Buckets a signal may be asked in, at most.
 pub const MAX_POINTS: i64 = 10_000;
 
@@ -120,8 +131,9 @@ async fn readable(
     })
 }
 
-/// A stream over `range`: raw (`bucket` = None; scalar signals, at most [`MAX_RAW`] samples) or in
-/// buckets of `bucket` seconds.
+/// A stream over `range` in buckets of `bucket` seconds; or, with `bucket` = None, the head of a raw
+/// answer (scalar signals, at most [`MAX_RAW`] samples): `samples` is empty, and
+/// [`raw_samples`] streams them.
 pub async fn stream_series(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -161,17 +173,17 @@ pub async fn stream_series(
             ));
         }
         None => {
-            let rows = sqlx::query!(
-                "select ts, value, value2 from vital_samples
-                  where stream_id = $1 and ts >= $2 and ts < $3 order by ts limit $4",
+            let n = sqlx::query_scalar!(
+                r#"select count(*) as "n!" from (select 1 from vital_samples
+                    where stream_id = $1 and ts >= $2 and ts < $3 limit $4) t"#,
                 s.id,
                 range.from,
                 range.to,
                 MAX_RAW + 1
             )
-            .fetch_all(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?;
-            if rows.len() as i64 > MAX_RAW {
+            if n > MAX_RAW {
                 return Err(RecordError::Unprocessable {
                     id: "HG-TOO-MANY-POINTS",
                     message: format!(
@@ -179,17 +191,72 @@ pub async fn stream_series(
                     ),
                 });
             }
-            out.samples = rows
-                .into_iter()
-                .map(|r| RawSample {
-                    ts: r.ts,
-                    value: r.value,
-                    value2: r.value2,
-                })
-                .collect();
         }
     }
     Ok(out)
+}
+
+/// One page of a streamed read: its rows, and where the next page starts (None after the last).
+type Page<T, S> = Option<(Vec<Result<T, RecordError>>, Option<S>)>;
+
+/// Where a streamed read stands: its connection, the last key read, the rows still wanted.
+struct Cursor<C> {
+    conn: C,
+    after: DateTime<Utc>,
+    left: i64,
+}
+
+/// The raw samples of stream `id` over `range`, in time order (at most [`MAX_RAW`]), read a page at
+/// a time as the stream is polled. Check the read with [`stream_series`] first.
+pub fn raw_samples<C>(
+    conn: C,
+    id: Uuid,
+    range: Range,
+) -> impl Stream<Item = Result<RawSample, RecordError>> + Send + 'static
+where
+    C: DerefMut<Target = PgConnection> + Send + 'static,
+{
+    let start = Cursor {
+        conn,
+        // Keys are microseconds: "after one microsecond earlier" is "from `from` on".
+        after: range.from - Duration::microseconds(1),
+        left: MAX_RAW,
+    };
+    futures::stream::unfold(Some(start), move |cursor| async move {
+        let mut c = cursor?;
+        let rows = sqlx::query!(
+            "select ts, value, value2 from vital_samples
+              where stream_id = $1 and ts > $2 and ts < $3 order by ts limit $4",
+            id,
+            c.after,
+            range.to,
+            RAW_PAGE.min(c.left)
+        )
+        .fetch_all(&mut *c.conn)
+        .await;
+        let page: Page<RawSample, Cursor<C>> = match rows {
+            Err(e) => Some((vec![Err(e.into())], None)),
+            Ok(rows) if rows.is_empty() => None,
+            Ok(rows) => {
+                c.left -= rows.len() as i64;
+                let more = rows.len() as i64 == RAW_PAGE && c.left > 0;
+                c.after = rows.last().map_or(c.after, |r| r.ts);
+                let items = rows
+                    .into_iter()
+                    .map(|r| {
+                        Ok(RawSample {
+                            ts: r.ts,
+                            value: r.value,
+                            value2: r.value2,
+                        })
+                    })
+                    .collect();
+                Some((items, more.then_some(c)))
+            }
+        };
+        page
+    })
+    .flat_map(futures::stream::iter)
 }
 
 /// Buckets of `width` seconds from `range.from`, per stream, computed in the database: scalar
@@ -393,10 +460,19 @@ pub struct EcgWindow {
     pub sample_rate_hz: f64,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+    /// How many blocks the answer holds.
+    pub block_count: i64,
     pub blocks: Vec<Block>,
 }
 
-/// The ECG blocks of stream `id` overlapping `range` (at most [`MAX_ECG_WINDOW`] long).
+/// Where the blocks overlapping `range` may start: a block is at most 60 000 samples, so at the
+/// stream's rate one that starts this much before `from` may still reach into the window.
+fn ecg_lookback(range: Range, sample_rate_hz: f64) -> DateTime<Utc> {
+    range.from - Duration::seconds((60_000.0 / sample_rate_hz.max(1.0)).ceil() as i64)
+}
+
+/// The head of the ECG window of stream `id` over `range` (at most [`MAX_ECG_WINDOW`] long): scope
+/// checked, read audited, blocks counted; `blocks` is empty, and [`ecg_blocks`] streams them.
 pub async fn ecg_window(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -419,40 +495,88 @@ pub async fn ecg_window(
             format!("stream {id} is {}, not ECG", s.signal),
         ));
     }
-    // A block is at most 60 000 samples; at the slowest plausible rate that starts before `from`.
-    let lookback = Duration::seconds((60_000.0 / s.sample_rate_hz.max(1.0)).ceil() as i64);
-    let rows = sqlx::query!(
-        "select start_ts, sample_rate_hz, sample_count, samples, encoding from waveform_blocks
-          where stream_id = $1 and start_ts >= $2 and start_ts < $3 order by start_ts",
+    let block_count = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from waveform_blocks
+            where stream_id = $1 and start_ts >= $2 and start_ts < $3
+              and start_ts + make_interval(secs => sample_count / sample_rate_hz) > $4"#,
         id,
-        range.from - lookback,
-        range.to
+        ecg_lookback(range, s.sample_rate_hz),
+        range.to,
+        range.from
     )
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let mut blocks = Vec::new();
-    for r in rows {
-        let n = r.sample_count as usize;
-        let end = r.start_ts
-            + Duration::microseconds((n as f64 * 1e6 / f64::from(r.sample_rate_hz)) as i64);
-        if end <= range.from {
-            continue;
-        }
-        let values_mv = codec::decode_mv(r.encoding, &r.samples, n).map_err(|e| {
-            tracing::error!(stream = %id, start = %r.start_ts, error = %e, "corrupt waveform block");
-            RecordError::Unavailable
-        })?;
-        blocks.push(Block {
-            start_ts: r.start_ts,
-            sample_rate_hz: r.sample_rate_hz,
-            values_mv,
-        });
-    }
     Ok(EcgWindow {
         stream_id: id,
         sample_rate_hz: s.sample_rate_hz,
         from: range.from,
         to: range.to,
-        blocks,
+        block_count,
+        blocks: Vec::new(),
     })
+}
+
+/// The blocks of the window `head` ([`ecg_window`]) describes, decoded, in time order, read a page
+/// at a time as the stream is polled; at most `head.block_count` of them, so a binary answer's
+/// header stays true while blocks keep arriving.
+pub fn ecg_blocks<C>(
+    conn: C,
+    head: &EcgWindow,
+) -> impl Stream<Item = Result<Block, RecordError>> + Send + 'static
+where
+    C: DerefMut<Target = PgConnection> + Send + 'static,
+{
+    let id = head.stream_id;
+    let range = Range {
+        from: head.from,
+        to: head.to,
+    };
+    let start = Cursor {
+        conn,
+        after: ecg_lookback(range, head.sample_rate_hz) - Duration::microseconds(1),
+        left: head.block_count,
+    };
+    futures::stream::unfold(Some(start), move |cursor| async move {
+        let mut c = cursor.filter(|c| c.left > 0)?;
+        let rows = sqlx::query!(
+            "select start_ts, sample_rate_hz, sample_count, samples, encoding from waveform_blocks
+              where stream_id = $1 and start_ts > $2 and start_ts < $3
+                and start_ts + make_interval(secs => sample_count / sample_rate_hz) > $4
+              order by start_ts limit $5",
+            id,
+            c.after,
+            range.to,
+            range.from,
+            BLOCK_PAGE.min(c.left)
+        )
+        .fetch_all(&mut *c.conn)
+        .await;
+        let page: Page<Block, Cursor<C>> = match rows {
+            Err(e) => Some((vec![Err(e.into())], None)),
+            Ok(rows) if rows.is_empty() => None,
+            Ok(rows) => {
+                c.left -= rows.len() as i64;
+                let more = rows.len() as i64 == BLOCK_PAGE;
+                c.after = rows.last().map_or(c.after, |r| r.start_ts);
+                let items = rows
+                    .into_iter()
+                    .map(|r| {
+                        let values_mv = codec::decode_mv(r.encoding, &r.samples, r.sample_count as usize)
+                            .map_err(|e| {
+                                tracing::error!(stream = %id, start = %r.start_ts, error = %e, "corrupt waveform block");
+                                RecordError::Unavailable
+                            })?;
+                        Ok(Block {
+                            start_ts: r.start_ts,
+                            sample_rate_hz: r.sample_rate_hz,
+                            values_mv,
+                        })
+                    })
+                    .collect();
+                Some((items, more.then_some(c)))
+            }
+        };
+        page
+    })
+    .flat_map(futures::stream::iter)
 }

@@ -239,32 +239,48 @@ pub fn decode(bytes: &[u8]) -> Result<Batch, WireError> {
     Ok(Batch { streams })
 }
 
-/// Writes blocks in the binary format (the simulator, tests and benchmarks send it). Samples in
-/// [`SampleFormat::I16Microvolts`] are rounded and clamped to ±32.767 mV.
+/// Blocks a batch holds at most (its header counts them in 16 bits).
+pub const MAX_BATCH_BLOCKS: usize = u16::MAX as usize;
+
+/// Writes blocks (each with its stream) as one batch in the binary format (the simulator, tests and
+/// benchmarks send it; the ECG window answers in it). Samples in [`SampleFormat::I16Microvolts`]
+/// are rounded and clamped to ±32.767 mV.
 pub fn encode(blocks: &[(Uuid, &Block)], format: SampleFormat) -> Vec<u8> {
     let samples: usize = blocks.iter().map(|(_, b)| b.values_mv.len()).sum();
     let mut out = Vec::with_capacity(BATCH_HEADER + blocks.len() * BLOCK_HEADER + samples * 4);
+    encode_header(&mut out, blocks.len());
+    for (stream, b) in blocks {
+        encode_block(&mut out, *stream, b, format);
+    }
+    out
+}
+
+/// The batch header announcing `count` blocks (at most [`MAX_BATCH_BLOCKS`]), for a batch written
+/// a block at a time with [`encode_block`].
+pub fn encode_header(out: &mut Vec<u8>, count: usize) {
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.push(0);
-    out.extend_from_slice(&(blocks.len() as u16).to_le_bytes());
-    for (stream, b) in blocks {
-        out.extend_from_slice(stream.as_bytes());
-        out.extend_from_slice(&b.start_ts.timestamp_micros().to_le_bytes());
-        out.extend_from_slice(&b.sample_rate_hz.to_le_bytes());
-        out.extend_from_slice(&(b.values_mv.len() as u32).to_le_bytes());
-        out.extend_from_slice(&[format.code(), 0, 0, 0]);
-        for v in &b.values_mv {
-            match format {
-                SampleFormat::I16Microvolts => {
-                    let uv = (v * 1000.0).round().clamp(-32767.0, 32767.0) as i16;
-                    out.extend_from_slice(&uv.to_le_bytes());
-                }
-                SampleFormat::F32Millivolts => out.extend_from_slice(&v.to_le_bytes()),
+    out.extend_from_slice(&(count.min(MAX_BATCH_BLOCKS) as u16).to_le_bytes());
+}
+
+/// One block of stream `stream`, samples in `format`.
+pub fn encode_block(out: &mut Vec<u8>, stream: Uuid, b: &Block, format: SampleFormat) {
+    out.reserve(BLOCK_HEADER + b.values_mv.len() * 4);
+    out.extend_from_slice(stream.as_bytes());
+    out.extend_from_slice(&b.start_ts.timestamp_micros().to_le_bytes());
+    out.extend_from_slice(&b.sample_rate_hz.to_le_bytes());
+    out.extend_from_slice(&(b.values_mv.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[format.code(), 0, 0, 0]);
+    for v in &b.values_mv {
+        match format {
+            SampleFormat::I16Microvolts => {
+                let uv = (v * 1000.0).round().clamp(-32767.0, 32767.0) as i16;
+                out.extend_from_slice(&uv.to_le_bytes());
             }
+            SampleFormat::F32Millivolts => out.extend_from_slice(&v.to_le_bytes()),
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -2,14 +2,19 @@
 //! vitals, and an ECG window (JSON, XML or the binary waveform format). Handlers adapt
 //! `hg_domain::telemetry::query`.
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use chrono::Duration;
+use futures::{Stream, StreamExt};
+use hg_domain::records::RecordError;
 use hg_domain::telemetry::query::{self, EcgWindow, Latest, Range, Series, Vitals};
 use hg_domain::telemetry::wire::{self, SampleFormat};
 use hg_http::list::QueryParams;
-use hg_http::{ApiError, ApiResponse, IdPath};
+use hg_http::{ApiError, ApiResponse, Format, IdPath};
 use hg_platform::Platform;
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::ingest::WAVEFORM_MEDIA_TYPE;
@@ -43,6 +48,30 @@ fn resolution(q: &mut QueryParams) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// Answers `head` with its list `field` streamed from `items` (hg_http::streamed). The first item is
+/// read before anything is sent, so a query that fails outright is still an error answer.
+async fn streamed<H, T, S>(
+    format: Format,
+    head: &H,
+    field: &'static str,
+    items: S,
+) -> Result<Response, ApiError>
+where
+    H: Serialize,
+    T: Serialize + Send + 'static,
+    S: Stream<Item = Result<T, RecordError>> + Send + 'static,
+{
+    // Fused: when the first read finds nothing, the chain below asks again.
+    let mut items = Box::pin(items.fuse());
+    let first = items.next().await.transpose()?;
+    let mut head = serde_json::to_value(head).map_err(|_| ApiError::internal())?;
+    if let Some(members) = head.as_object_mut() {
+        members.remove(field);
+    }
+    let items = futures::stream::iter(first.map(Ok)).chain(items);
+    Ok(hg_http::streamed::list(format, &head, field, items))
+}
+
 #[utoipa::path(
     get,
     path = "/timeseries/streams/{id}",
@@ -52,31 +81,35 @@ fn resolution(q: &mut QueryParams) -> Result<Option<i64>, ApiError> {
         ("id" = Uuid, Path),
         ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "from this instant (default: an hour before `to`)"),
         ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "before this instant (default: now)"),
-        ("resolution" = Option<String>, Query, description = "raw (default; scalar signals, at most 20 000 samples) or a bucket width: 30s, 5m, 1h, 1d"),
+        ("resolution" = Option<String>, Query, description = "raw (default; scalar signals, at most 200 000 samples, streamed) or a bucket width: 30s, 5m, 1h, 1d"),
     ),
     responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Series>))
 )]
 pub async fn stream(
     State(p): State<Platform>,
     caller: Caller,
+    format: Format,
     IdPath(id): IdPath<Uuid>,
     mut q: QueryParams,
-) -> Result<ApiResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let from = q.timestamp("from")?;
     let to = q.timestamp("to")?;
     let bucket = resolution(&mut q)?;
     q.finish()?;
     let range = Range::new(from, to, Duration::hours(1))?;
-    Ok(ApiResponse::ok(
-        query::stream_series(&mut *conn(&p).await?, &caller, id, range, bucket).await?,
-    ))
+    let mut c = conn(&p).await?;
+    let series = query::stream_series(&mut c, &caller, id, range, bucket).await?;
+    if bucket.is_some() {
+        return Ok(ApiResponse::ok(series).into_response());
+    }
+    streamed(format, &series, "samples", query::raw_samples(c, id, range)).await
 }
 
 #[utoipa::path(
     get,
     path = "/timeseries/streams/{id}/ecg",
     tag = "timeseries",
-    summary = "An ECG stream's raw samples over a window of at most 10 minutes",
+    summary = "An ECG stream's raw samples over a window of at most 60 minutes, streamed",
     params(
         ("id" = Uuid, Path),
         ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "from this instant (default: 10 s before `to`)"),
@@ -88,6 +121,7 @@ pub async fn stream(
 pub async fn ecg(
     State(p): State<Platform>,
     caller: Caller,
+    format: Format,
     IdPath(id): IdPath<Uuid>,
     mut q: QueryParams,
 ) -> Result<Response, ApiError> {
@@ -96,17 +130,46 @@ pub async fn ecg(
     let binary = q.one_of("format", &["json", "binary"])? == Some("binary");
     q.finish()?;
     let range = Range::new(from, to, Duration::seconds(10))?;
-    let window = query::ecg_window(&mut *conn(&p).await?, &caller, id, range).await?;
-    if binary {
-        let blocks: Vec<(Uuid, &wire::Block)> = window.blocks.iter().map(|b| (id, b)).collect();
-        let body = if blocks.is_empty() {
-            Vec::new()
-        } else {
-            wire::encode(&blocks, SampleFormat::F32Millivolts)
-        };
-        return Ok(([(http::header::CONTENT_TYPE, WAVEFORM_MEDIA_TYPE)], body).into_response());
+    let mut c = conn(&p).await?;
+    let head = query::ecg_window(&mut c, &caller, id, range).await?;
+    if !binary {
+        let blocks = query::ecg_blocks(c, &head);
+        return streamed(format, &head, "blocks", blocks).await;
     }
-    Ok(ApiResponse::ok(window).into_response())
+    if head.block_count == 0 {
+        return Ok((
+            [(http::header::CONTENT_TYPE, WAVEFORM_MEDIA_TYPE)],
+            Vec::new(),
+        )
+            .into_response());
+    }
+    if head.block_count as usize > wire::MAX_BATCH_BLOCKS {
+        return Err(ApiError::invalid_field(
+            "to",
+            "holds more blocks than one binary answer can (65 535): ask for a shorter window",
+        ));
+    }
+    // The header announces the count; each block follows as it is read.
+    let mut header = Vec::with_capacity(8);
+    wire::encode_header(&mut header, head.block_count as usize);
+    let mut blocks = Box::pin(query::ecg_blocks(c, &head).fuse());
+    let first = blocks.next().await.transpose()?;
+    let body = futures::stream::iter(first.map(Ok))
+        .chain(blocks)
+        .map(move |b| {
+            b.map(|b| {
+                let mut out = Vec::new();
+                wire::encode_block(&mut out, id, &b, SampleFormat::F32Millivolts);
+                Bytes::from(out)
+            })
+            .map_err(|e| std::io::Error::other(e.to_string()))
+        });
+    let body = futures::stream::once(async move { Ok(Bytes::from(header)) }).chain(body);
+    Ok((
+        [(http::header::CONTENT_TYPE, WAVEFORM_MEDIA_TYPE)],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 #[utoipa::path(

@@ -14,6 +14,7 @@ use crate::world::World;
 mod ingest;
 mod queries;
 mod simulate;
+mod streamed;
 
 const TS: Component = Component::Timeseries;
 
