@@ -2,8 +2,10 @@
 //! panel so that a rule exists once.
 
 pub mod access;
+pub mod alert;
 pub mod care_team;
 pub mod catalog;
+pub mod detection;
 pub mod device;
 pub mod identity;
 pub mod ids;

@@ -94,6 +94,13 @@ crate::code_enum! {
     BindingDelete => "BINDING_DELETE",
     BindingTagSet => "BINDING_TAG_SET",
     BindingTagRemove => "BINDING_TAG_REMOVE",
+    AlertCreate => "ALERT_CREATE",
+    AlertAssign => "ALERT_ASSIGN",
+    AlertAck => "ALERT_ACK",
+    AlertResolve => "ALERT_RESOLVE",
+    AlertClose => "ALERT_CLOSE",
+    AlertEscalate => "ALERT_ESCALATE",
+    AlertRuleChange => "ALERT_RULE_CHANGE",
     }
 }
 

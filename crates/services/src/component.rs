@@ -115,7 +115,7 @@ pub const ALL: &[&Descriptor] = &[
     &crate::device::DESCRIPTOR,
     &crate::timeseries::DESCRIPTOR,
     &Descriptor::bare(Component::Inference),
-    &Descriptor::bare(Component::Alert),
+    &crate::alert::DESCRIPTOR,
     &crate::notification::DESCRIPTOR,
     &Descriptor::bare(Component::Media),
     &Descriptor::bare(Component::Audit),

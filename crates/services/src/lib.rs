@@ -3,6 +3,7 @@
 //! them, each on its own port, in one process.
 
 pub mod admin;
+pub mod alert;
 pub mod api;
 pub mod auth;
 pub mod common;

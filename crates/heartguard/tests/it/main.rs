@@ -3,6 +3,7 @@
 //! `hg-test-support`, and tests of the command line run the compiled `heartguard` binary.
 
 mod access;
+mod alerts;
 mod auth;
 mod cache;
 mod cli;

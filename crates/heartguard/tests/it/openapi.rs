@@ -11,13 +11,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 const KEY_HEADER: &str = "x-internal-api-key";
-const DESCRIBED: [Component; 6] = [
+const DESCRIBED: [Component; 7] = [
     Component::Auth,
     Component::Organization,
     Component::User,
     Component::Patient,
     Component::Device,
     Component::Timeseries,
+    Component::Alert,
 ];
 
 async fn platform() -> TestApp {

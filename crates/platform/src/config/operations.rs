@@ -176,6 +176,32 @@ impl MediaConfig {
     }
 }
 
+/// Alert escalation (spec/05 "Alert lifecycle"): how long an unacknowledged alert waits before it
+/// escalates, by level. Reads `ALERT_ESCALATE_CRITICAL_S` (default 120), `ALERT_ESCALATE_HIGH_S`
+/// (300) and `ALERT_ESCALATE_MEDIUM_S` (900), each 10–86 400 seconds. Low alerts do not escalate.
+#[derive(Clone, Debug)]
+pub struct AlertConfig {
+    pub escalate_critical_s: i64,
+    pub escalate_high_s: i64,
+    pub escalate_medium_s: i64,
+}
+
+impl AlertConfig {
+    pub(super) fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        Self {
+            escalate_critical_s: parse_num(
+                src,
+                "ALERT_ESCALATE_CRITICAL_S",
+                120,
+                (10, 86_400),
+                errors,
+            ),
+            escalate_high_s: parse_num(src, "ALERT_ESCALATE_HIGH_S", 300, (10, 86_400), errors),
+            escalate_medium_s: parse_num(src, "ALERT_ESCALATE_MEDIUM_S", 900, (10, 86_400), errors),
+        }
+    }
+}
+
 /// Telemetry storage. Reads `TELEMETRY_RETENTION_DAYS` (default 365, 1–3650): sample partitions older
 /// than that are dropped by the timeseries component's daily upkeep.
 #[derive(Clone, Debug)]

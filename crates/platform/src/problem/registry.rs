@@ -159,6 +159,11 @@ pub const ERROR_IDS: &[ErrorId] = &[
     e("HG-BINDING-NOT-FOUND", 404, "no such timeseries binding"),
     e("HG-TAG-NOT-FOUND", 404, "no such tag on the binding"),
     e(
+        "HG-ALERT-NOT-FOUND",
+        404,
+        "no such alert (or not in the caller's scope)",
+    ),
+    e(
         "HG-INVITATION-NOT-FOUND",
         404,
         "no such invitation (or not its token)",
@@ -288,9 +293,14 @@ pub const ERROR_IDS: &[ErrorId] = &[
     ),
     e("HG-STREAM-CLOSED", 422, "the stream is closed already"),
     e(
+        "HG-ALERT-TRANSITION",
+        422,
+        "the alert's status does not allow this (spec/05 lifecycle)",
+    ),
+    e(
         "HG-TOO-MANY-POINTS",
         422,
-        "a raw telemetry query would answer more than 20 000 samples: ask for a resolution",
+        "a raw telemetry query would answer more than 200 000 samples: ask for a resolution",
     ),
     e(
         "HG-IDEMPOTENCY-MISMATCH",

@@ -29,7 +29,7 @@ pub(super) struct Telemetry {
     ecg: Uuid,
 }
 
-pub(super) async fn device_with_streams(
+pub(crate) async fn device_with_streams(
     w: &World,
     serial: &str,
     owner: Uuid,
