@@ -16,12 +16,16 @@ use serde_json::{Map, Value, json};
 use super::envelope::{ApiError, ApiResponse, plain_document};
 use hg_platform::component::Component;
 use hg_platform::context::Platform;
+use hg_platform::events::ConsumerSpec;
 
 /// How long one readiness check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Liveness, readiness and metrics routes of `component`.
-pub fn routes(component: Component) -> Router<Platform> {
+/// Liveness, readiness and metrics routes of `component`, which runs `consumers`.
+pub fn routes(
+    component: Component,
+    consumers: &'static [&'static ConsumerSpec],
+) -> Router<Platform> {
     let live = move || async move { liveness(component) };
     let mut router = Router::new().route("/health", get(live));
     // The admin component's port is public (behind nginx): its metrics have their own listener.
@@ -30,7 +34,7 @@ pub fn routes(component: Component) -> Router<Platform> {
     }
     let mut router = router.route(
         "/ready",
-        get(move |State(p): State<Platform>| readiness(component, p)),
+        get(move |State(p): State<Platform>| readiness(component, consumers, p)),
     );
     for prefix in component.prefixes() {
         router = router.route(&format!("/{prefix}/health"), get(live));
@@ -45,12 +49,45 @@ fn liveness(component: Component) -> Response {
     )
 }
 
-async fn readiness(component: Component, platform: Platform) -> Response {
-    let results = join_all(component.dependencies().iter().map(|dep| {
-        let platform = platform.clone();
-        async move { (*dep, platform.check(*dep, CHECK_TIMEOUT).await) }
+/// How many events wait in each of `consumers`' queues and how many were dead-lettered, also
+/// recorded as the gauges `events_queue_ready` and `events_queue_dead` (label `consumer`). A queue
+/// the broker cannot count now is `{"status": "unknown"}`.
+pub async fn consumer_stats(
+    platform: &Platform,
+    consumers: &[&ConsumerSpec],
+) -> Map<String, Value> {
+    let results = join_all(consumers.iter().map(|spec| async move {
+        let stats = tokio::time::timeout(CHECK_TIMEOUT, platform.broker.stats(spec)).await;
+        (spec.name, stats)
     }))
     .await;
+    let mut out = Map::new();
+    for (name, stats) in results {
+        let entry = match stats {
+            Ok(Ok(s)) => {
+                metrics::gauge!("events_queue_ready", "consumer" => name).set(s.ready as f64);
+                metrics::gauge!("events_queue_dead", "consumer" => name).set(s.dead as f64);
+                json!({"ready": s.ready, "dead": s.dead})
+            }
+            _ => json!({"status": "unknown"}),
+        };
+        out.insert(name.to_owned(), entry);
+    }
+    out
+}
+
+async fn readiness(
+    component: Component,
+    consumers: &'static [&'static ConsumerSpec],
+    platform: Platform,
+) -> Response {
+    let (results, queues) = tokio::join!(
+        join_all(component.dependencies().iter().map(|dep| {
+            let platform = platform.clone();
+            async move { (*dep, platform.check(*dep, CHECK_TIMEOUT).await) }
+        })),
+        consumer_stats(&platform, consumers)
+    );
     let mut checks = Map::new();
     let mut failed = Vec::new();
     for (dep, result) in results {
@@ -65,8 +102,12 @@ async fn readiness(component: Component, platform: Platform) -> Response {
         checks.insert(dep.name().to_owned(), entry);
     }
     if failed.is_empty() {
-        ApiResponse::ok(json!({"service": component.name(), "status": "ready", "checks": checks}))
-            .into_response()
+        let mut doc = json!({"service": component.name(), "status": "ready", "checks": checks});
+        // Lag and dead letters are reported, not judged: a backlog is no reason to stop serving.
+        if !queues.is_empty() {
+            doc["consumers"] = Value::Object(queues);
+        }
+        ApiResponse::ok(doc).into_response()
     } else {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

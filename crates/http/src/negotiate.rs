@@ -75,6 +75,8 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Format, NotAcceptable> {
             }
             let format = match media.as_str() {
                 "*/*" | "application/*" | "application/json" => Some(Format::Json),
+                // A live feed's client (EventSource): the events are its own; errors come as JSON.
+                "text/event-stream" => Some(Format::Json),
                 m if m.starts_with("application/") && m.ends_with("+json") => Some(Format::Json),
                 "application/xml" | "text/xml" | "text/*" => Some(Format::Xml),
                 m if m.starts_with("application/") && m.ends_with("+xml") => Some(Format::Xml),

@@ -16,18 +16,21 @@ use super::middleware::{method_not_allowed, not_found, standard_layers};
 use hg_platform::component::Component;
 use hg_platform::config::ConnectionConfig;
 use hg_platform::context::Platform;
+use hg_platform::events::ConsumerSpec;
 
-/// The complete application of `component` around its own `routes`. `inner` wraps the routes (with
+/// The complete application of `component` around its own `routes` (its `/ready` also reports the
+/// queues of the `consumers` it runs). `inner` wraps the routes (with
 /// health, metrics and fallbacks) in component-specific layers — the gateway's API key check, say —
 /// inside the standard ones, so their answers are negotiated, logged and counted like any other.
 pub fn component_app(
     component: Component,
     platform: &Platform,
     routes: Router<Platform>,
+    consumers: &'static [&'static ConsumerSpec],
     inner: impl FnOnce(Router) -> Router,
 ) -> Router {
     let app = routes
-        .merge(health::routes(component))
+        .merge(health::routes(component, consumers))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(platform.clone());

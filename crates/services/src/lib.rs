@@ -32,6 +32,13 @@ pub fn openapi(component: Component) -> Option<utoipa::openapi::OpenApi> {
 /// The whole application of a running component: its routes and layers around the platform's
 /// standard ones.
 pub fn app(component: Component, platform: &Platform, started: component::Started) -> axum::Router {
-    let app = hg_http::server::component_app(component, platform, started.routes, started.inner);
+    let consumers = component::of(component).consumers;
+    let app = hg_http::server::component_app(
+        component,
+        platform,
+        started.routes,
+        consumers,
+        started.inner,
+    );
     (started.outer)(app)
 }

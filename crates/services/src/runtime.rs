@@ -149,6 +149,25 @@ pub async fn start(platform: &Platform, components: &[Component]) -> Result<Runn
         );
         tasks.spawn(async move { broker.consume(db, consumer, shutdown).await });
     }
+    // Consumer lag and dead letters as gauges (`/ready` also reports them).
+    let specs: Vec<&'static hg_platform::events::ConsumerSpec> = components
+        .iter()
+        .flat_map(|c| component::of(*c).consumers.iter().copied())
+        .collect();
+    if !specs.is_empty() {
+        let p = platform.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tokio::select! {
+                    _ = p.shutdown.cancelled() => break,
+                    _ = tick.tick() => {
+                        hg_http::health::consumer_stats(&p, &specs).await;
+                    }
+                }
+            }
+        });
+    }
     for (c, listener) in listeners {
         let listener = match listener {
             Listener::Workers(first) => {

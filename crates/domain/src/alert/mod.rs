@@ -8,9 +8,11 @@
 //! alert's organization.
 
 pub mod actions;
+pub mod feed;
 pub mod lifecycle;
 pub mod raise;
 pub mod read;
+pub mod watch;
 
 use chrono::Duration;
 use hg_platform::db::DbError;

@@ -40,14 +40,18 @@ pub struct Ingested {
     pub streams: Vec<IngestedStream>,
 }
 
-/// Evaluates the rules on each scalar stream of `event` (organization `org`); returns the alerts
-/// raised or updated.
+/// Resolves the patients' open DEVICE_OFFLINE alerts (their data is back) and evaluates the rules on
+/// each scalar stream of `event` (organization `org`); returns the alerts raised or updated.
 pub async fn on_ingested(
     conn: &mut PgConnection,
     org: Uuid,
     event: &Ingested,
     policy: &EscalationPolicy,
 ) -> Result<Vec<Raised>, RecordError> {
+    let mut patients: Vec<Uuid> = event.streams.iter().map(|s| s.patient_id).collect();
+    patients.sort();
+    patients.dedup();
+    crate::alert::watch::clear_offline(conn, &patients).await?;
     let mut raised = Vec::new();
     for s in &event.streams {
         let Some(signal) = SignalType::parse(&s.signal_type) else {

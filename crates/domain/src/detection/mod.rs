@@ -1,5 +1,6 @@
 //! Detection (spec/05 "Detection"): threshold rules evaluated on the committed samples of each
 //! ingested batch ([`rules`] decides, [`engine`] reads, stores state and raises alerts).
 
+pub mod admin;
 pub mod engine;
 pub mod rules;

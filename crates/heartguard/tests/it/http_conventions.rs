@@ -36,7 +36,7 @@ async fn probe_app() -> (TestApp, String) {
                 }),
             )
             .route("/boom", get(boom));
-    let router = component_app(Component::Patient, &app.platform, routes, |r| r);
+    let router = component_app(Component::Patient, &app.platform, routes, &[], |r| r);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(

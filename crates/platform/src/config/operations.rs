@@ -178,26 +178,33 @@ impl MediaConfig {
 
 /// Alert escalation (spec/05 "Alert lifecycle"): how long an unacknowledged alert waits before it
 /// escalates, by level. Reads `ALERT_ESCALATE_CRITICAL_S` (default 120), `ALERT_ESCALATE_HIGH_S`
-/// (300) and `ALERT_ESCALATE_MEDIUM_S` (900), each 10–86 400 seconds. Low alerts do not escalate.
+/// (300) and `ALERT_ESCALATE_MEDIUM_S` (900), each 1–86 400 seconds. Low alerts do not escalate.
+/// `DEVICE_OFFLINE_AFTER` (seconds, default 300, 10–86 400): how long a device with an open stream may
+/// be silent before it raises DEVICE_OFFLINE.
 #[derive(Clone, Debug)]
 pub struct AlertConfig {
     pub escalate_critical_s: i64,
     pub escalate_high_s: i64,
     pub escalate_medium_s: i64,
+    pub device_offline_after_s: i64,
 }
 
 impl AlertConfig {
     pub(super) fn from_env(src: &EnvSource, errors: &mut ConfigError) -> Self {
+        let seconds = |name, default, errors: &mut ConfigError| {
+            parse_num(src, name, default, (1, 86_400), errors)
+        };
         Self {
-            escalate_critical_s: parse_num(
+            escalate_critical_s: seconds("ALERT_ESCALATE_CRITICAL_S", 120, errors),
+            escalate_high_s: seconds("ALERT_ESCALATE_HIGH_S", 300, errors),
+            escalate_medium_s: seconds("ALERT_ESCALATE_MEDIUM_S", 900, errors),
+            device_offline_after_s: parse_num(
                 src,
-                "ALERT_ESCALATE_CRITICAL_S",
-                120,
+                "DEVICE_OFFLINE_AFTER",
+                300,
                 (10, 86_400),
                 errors,
             ),
-            escalate_high_s: parse_num(src, "ALERT_ESCALATE_HIGH_S", 300, (10, 86_400), errors),
-            escalate_medium_s: parse_num(src, "ALERT_ESCALATE_MEDIUM_S", 900, (10, 86_400), errors),
         }
     }
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use hg_domain::alert::lifecycle::Transition;
 use hg_domain::alert::{EscalationPolicy, actions, read};
 use hg_domain::catalog::{AlertLevel, AlertStatus};
+use hg_domain::detection::admin as rule_admin;
 use hg_http::list::PageResponse as _;
 use hg_http::list::QueryParams;
 use hg_http::{ApiError, ApiResponse, IdPath, Payload};
@@ -209,4 +210,120 @@ pub async fn assign(
     Ok(ApiResponse::ok(
         actions::assign(&p.db, &caller, id, b.user_id).await?,
     ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/alerts/stream",
+    tag = "alerts",
+    summary = "Live feed of alert changes (Server-Sent Events), scoped like GET /alerts",
+    description = "Each change is an `alert` event whose id is its history id and whose data is the change \
+                   (alert, action, statuses, level, actor, details). A client reconnecting with `Last-Event-ID` \
+                   (or `?last_event_id=`) first receives what it missed. A comment line every 15 s keeps idle \
+                   connections open through proxies.",
+    params(("last_event_id" = Option<i64>, Query, description = "resume after this history id (the `Last-Event-ID` header wins)")),
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String))
+)]
+pub async fn stream(
+    State(p): State<Platform>,
+    caller: Caller,
+    headers: http::HeaderMap,
+    mut q: QueryParams,
+) -> Result<axum::response::Response, ApiError> {
+    let from_query = q.integer("last_event_id", 0, i64::MAX)?;
+    q.finish()?;
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .or(from_query);
+    let feed = hg_domain::alert::feed::Feed::start(&mut *conn(&p).await?, last).await?;
+    Ok(super::live::sse(p, caller, feed))
+}
+
+#[utoipa::path(
+    get,
+    path = "/alerts/rules",
+    tag = "alerts",
+    summary = "Threshold rules the caller may see (platform defaults, organization and patient rules)",
+    params(("patient_id" = Option<Uuid>, Query, description = "only the rules that apply to this patient")),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<rule_admin::AlertRule>>))
+)]
+pub async fn rules(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
+    let patient = q.uuid("patient_id")?;
+    q.finish()?;
+    Ok(ApiResponse::ok(
+        rule_admin::list(&mut *conn(&p).await?, &caller, patient).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/alerts/rules",
+    tag = "alerts",
+    summary = "Create a rule: a platform default (superadmin), an organization's, or a patient's own (with a reason)",
+    request_body = rule_admin::RuleInput,
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<rule_admin::AlertRule>))
+)]
+pub async fn create_rule(
+    State(p): State<Platform>,
+    caller: Caller,
+    Payload(b): Payload<rule_admin::RuleInput>,
+) -> Answer {
+    let r = rule_admin::create(&p.db, &caller, b).await?;
+    Ok(ApiResponse::created(format!("/alerts/rules/{}", r.id), r))
+}
+
+#[utoipa::path(
+    get,
+    path = "/alerts/rules/{id}",
+    tag = "alerts",
+    summary = "One rule",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<rule_admin::AlertRule>))
+)]
+pub async fn rule(State(p): State<Platform>, caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
+    Ok(ApiResponse::ok(
+        rule_admin::get(&mut *conn(&p).await?, &caller, id).await?,
+    ))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/alerts/rules/{id}",
+    tag = "alerts",
+    summary = "Change a rule (a patient's needs a reason; audited with before and after)",
+    params(("id" = Uuid, Path)),
+    request_body = rule_admin::RuleInput,
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<rule_admin::AlertRule>))
+)]
+pub async fn update_rule(
+    State(p): State<Platform>,
+    caller: Caller,
+    IdPath(id): IdPath<Uuid>,
+    Payload(b): Payload<rule_admin::RuleInput>,
+) -> Answer {
+    Ok(ApiResponse::ok(
+        rule_admin::update(&p.db, &caller, id, b).await?,
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/alerts/rules/{id}",
+    tag = "alerts",
+    summary = "Delete a rule (a patient's needs `?reason=`)",
+    params(("id" = Uuid, Path), ("reason" = Option<String>, Query, description = "why (required for a patient's rule)")),
+    responses((status = 204, description = "Deleted"))
+)]
+pub async fn delete_rule(
+    State(p): State<Platform>,
+    caller: Caller,
+    IdPath(id): IdPath<Uuid>,
+    mut q: QueryParams,
+) -> Result<http::StatusCode, ApiError> {
+    let reason = q.text("reason", 500)?;
+    q.finish()?;
+    rule_admin::delete(&p.db, &caller, id, reason.as_deref()).await?;
+    Ok(http::StatusCode::NO_CONTENT)
 }

@@ -145,7 +145,7 @@ pub fn front(
     local: &BTreeMap<Component, SocketAddr>,
 ) -> Result<MakeConnService, String> {
     let (routes, inner, _, gateway) = parts(platform, local)?;
-    let app = hg_http::server::component_app(Component::Gateway, platform, routes, inner);
+    let app = hg_http::server::component_app(Component::Gateway, platform, routes, &[], inner);
     Ok(Arc::new(move |peer| {
         ConnService::new(Front(Arc::new(FrontConn {
             gateway: gateway.clone(),

@@ -136,3 +136,35 @@ async fn a_redelivered_batch_event_raises_nothing_twice() {
     assert!(raised.is_empty(), "{raised:?}");
     assert_eq!(a.of_type("TACHY").await[0]["occurrence_count"], 1);
 }
+
+#[tokio::test]
+async fn ready_and_metrics_report_the_engines_queue() {
+    let w = World::new(&[ALERT]).await;
+    let ready: Value = w
+        .app
+        .client
+        .get(w.app.url(ALERT, "/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let queue = &ready["data"]["consumers"]["alert-engine"];
+    assert_eq!(queue["dead"], 0, "{ready}");
+    assert!(queue["ready"].is_u64(), "{ready}");
+    let metrics = w
+        .app
+        .client
+        .get(w.app.url(ALERT, "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("events_queue_dead{consumer=\"alert-engine\"}"),
+        "{metrics}"
+    );
+}

@@ -14,6 +14,9 @@ use crate::world::World;
 
 mod engine;
 mod lifecycle;
+mod live;
+mod rules;
+mod watch;
 
 const ALERT: Component = Component::Alert;
 const TS: Component = Component::Timeseries;
@@ -27,7 +30,12 @@ pub(super) struct Alerts {
 }
 
 pub(super) async fn alerts() -> Alerts {
-    let w = World::new(&[ALERT, TS, Component::Device]).await;
+    alerts_with(&[]).await
+}
+
+/// [`alerts`] with settings.
+pub(super) async fn alerts_with(env: &[(&str, &str)]) -> Alerts {
+    let w = World::with_env(&[ALERT, TS, Component::Device], env).await;
     let (_, credential, streams) =
         crate::telemetry::device_with_streams(&w, "HG-ALERT-1", w.p1).await;
     Alerts {
