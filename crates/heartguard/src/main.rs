@@ -118,6 +118,15 @@ enum Command {
         #[arg(long, env = "SIMULATE_API_KEY")]
         api_key: Option<String>,
     },
+    /// Score the AF model on a recording file, offline: RR intervals (ms), or an ECG (mV) through the
+    /// QRS detector; prints each 60-beat window's score and a summary (docs/detection.md).
+    DetectAf {
+        /// The file: numbers separated by whitespace, commas or newlines.
+        file: PathBuf,
+        /// The file is an ECG sampled at this rate (Hz) instead of RR intervals.
+        #[arg(long, value_name = "HZ")]
+        ecg_rate: Option<f64>,
+    },
     /// Write a new Ed25519 key pair for signing access tokens (jwt-private.pem, jwt-public.pem).
     Keygen {
         /// Directory to write the two files into.
@@ -160,6 +169,13 @@ fn main() -> ExitCode {
             } => cmd::certs::run(&out_dir, &hosts, force),
             Command::Keygen { out_dir, force } => cmd::keygen::run(&out_dir, force),
             Command::Openapi => cmd::openapi::run(),
+            Command::DetectAf { file, ecg_rate } => cmd::detect::run(
+                &file,
+                match ecg_rate {
+                    Some(rate_hz) => cmd::detect::Input::Ecg { rate_hz },
+                    None => cmd::detect::Input::RrMs,
+                },
+            ),
             Command::Simulate {
                 patients,
                 rate,

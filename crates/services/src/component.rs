@@ -114,7 +114,7 @@ pub const ALL: &[&Descriptor] = &[
     &crate::patient::DESCRIPTOR,
     &crate::device::DESCRIPTOR,
     &crate::timeseries::DESCRIPTOR,
-    &Descriptor::bare(Component::Inference),
+    &crate::inference::DESCRIPTOR,
     &crate::alert::DESCRIPTOR,
     &crate::notification::DESCRIPTOR,
     &Descriptor::bare(Component::Media),

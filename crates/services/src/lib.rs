@@ -10,6 +10,7 @@ pub mod common;
 pub mod component;
 pub mod device;
 pub mod gateway;
+pub mod inference;
 pub mod notification;
 pub mod organization;
 pub mod patient;

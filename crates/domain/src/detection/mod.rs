@@ -2,5 +2,9 @@
 //! ingested batch ([`rules`] decides, [`engine`] reads, stores state and raises alerts).
 
 pub mod admin;
+pub mod af;
 pub mod engine;
+pub mod evaluation;
+pub mod inference;
+pub mod qrs;
 pub mod rules;

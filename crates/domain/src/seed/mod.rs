@@ -46,14 +46,21 @@ pub async fn base(pool: &PgPool) -> Result<(), SeedError> {
     catalogs(&mut tx).await?;
     roles_and_permissions(&mut tx).await?;
     default_rules(&mut tx).await?;
+    // The built-in AF model (detection::af): its fitted parameters are what the engine scores with,
+    // so a re-seed brings an existing row up to date.
+    let m = crate::detection::af::MODEL;
     sqlx::query!(
         "insert into models (id, name, version, task, training_data_ref, hyperparams, threshold, status)
-         values ($1, $2, $3, 'AFIB detection from RR-interval irregularity', 'builtin',
-                 '{\"window_s\": 60, \"features\": [\"cv_rr\", \"rmssd\", \"sample_entropy\"]}', 0.7, 'active')
-         on conflict (name, version) do nothing",
+         values ($1, $2, $3, 'AFIB detection from RR-interval irregularity (COSEn, nRMSSD, TPR; 60 beats)',
+                 'simulator (ECGSYN RR model) seeds 1-40; docs/detection.md', $4, $5, 'active')
+         on conflict (name, version) do update
+            set task = excluded.task, training_data_ref = excluded.training_data_ref,
+                hyperparams = excluded.hyperparams, threshold = excluded.threshold, updated_at = now()",
         seed_id("model:afib-rr-irregularity:1.0.0"),
         AFIB_MODEL.0,
         AFIB_MODEL.1,
+        serde_json::to_value(m).unwrap_or_default(),
+        m.threshold as f32,
     )
     .execute(&mut *tx)
     .await?;

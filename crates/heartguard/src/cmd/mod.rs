@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod check;
+pub mod detect;
 pub mod keygen;
 pub mod migrate;
 pub mod openapi;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 const KEY_HEADER: &str = "x-internal-api-key";
-const DESCRIBED: [Component; 7] = [
+const DESCRIBED: [Component; 8] = [
     Component::Auth,
     Component::Organization,
     Component::User,
@@ -19,6 +19,7 @@ const DESCRIBED: [Component; 7] = [
     Component::Device,
     Component::Timeseries,
     Component::Alert,
+    Component::Inference,
 ];
 
 async fn platform() -> TestApp {

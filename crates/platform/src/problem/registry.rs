@@ -164,6 +164,12 @@ pub const ERROR_IDS: &[ErrorId] = &[
         "no such alert (or not in the caller's scope)",
     ),
     e(
+        "HG-RULE-NOT-FOUND",
+        404,
+        "no such alert rule (or not in the caller's scope)",
+    ),
+    e("HG-MODEL-NOT-FOUND", 404, "no such model"),
+    e(
         "HG-INVITATION-NOT-FOUND",
         404,
         "no such invitation (or not its token)",

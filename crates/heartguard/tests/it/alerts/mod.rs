@@ -13,6 +13,7 @@ use crate::support::{error_id, names_field, pluck};
 use crate::world::World;
 
 mod engine;
+mod inference;
 mod lifecycle;
 mod live;
 mod rules;
@@ -35,7 +36,18 @@ pub(super) async fn alerts() -> Alerts {
 
 /// [`alerts`] with settings.
 pub(super) async fn alerts_with(env: &[(&str, &str)]) -> Alerts {
-    let w = World::with_env(&[ALERT, TS, Component::Device], env).await;
+    alerts_in(&[], env).await
+}
+
+/// [`alerts`] with more components running.
+pub(super) async fn alerts_with_also(more: &[Component]) -> Alerts {
+    alerts_in(more, &[]).await
+}
+
+async fn alerts_in(more: &[Component], env: &[(&str, &str)]) -> Alerts {
+    let mut components = vec![ALERT, TS, Component::Device];
+    components.extend_from_slice(more);
+    let w = World::with_env(&components, env).await;
     let (_, credential, streams) =
         crate::telemetry::device_with_streams(&w, "HG-ALERT-1", w.p1).await;
     Alerts {
