@@ -33,8 +33,18 @@ fn template_name() -> String {
             digest = digest.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    // The seed is part of the template too.
-    digest ^= hg_domain::catalog::PERMISSIONS.len() as u64;
+    // The seed is part of the template too: its reference data and the built-in model's parameters.
+    let seed = format!(
+        "{:?}{:?}{:?}{:?}",
+        hg_domain::catalog::PERMISSIONS,
+        hg_domain::catalog::DEFAULT_RULES,
+        hg_domain::catalog::ALERT_TYPES,
+        hg_domain::detection::af::MODEL
+    );
+    for b in seed.bytes() {
+        digest ^= u64::from(b);
+        digest = digest.wrapping_mul(0x0100_0000_01b3);
+    }
     format!("hg_tmpl_{digest:016x}")
 }
 

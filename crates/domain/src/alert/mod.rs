@@ -12,6 +12,7 @@ pub mod feed;
 pub mod lifecycle;
 pub mod raise;
 pub mod read;
+pub mod stats;
 pub mod watch;
 
 use chrono::Duration;

@@ -327,3 +327,27 @@ pub async fn delete_rule(
     rule_admin::delete(&p.db, &caller, id, reason.as_deref()).await?;
     Ok(http::StatusCode::NO_CONTENT)
 }
+
+#[utoipa::path(
+    get,
+    path = "/alerts/stats",
+    tag = "alerts",
+    summary = "MTTA and MTTR per organization and level for the alerts created in a period",
+    params(
+        ("org_id" = Option<Uuid>, Query),
+        ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "default: 30 days before `to`"),
+        ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "default: now"),
+    ),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<hg_domain::alert::stats::LevelStats>>))
+)]
+pub async fn stats(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
+    let org = q.uuid("org_id")?;
+    let from = q.timestamp("from")?;
+    let to = q.timestamp("to")?;
+    q.finish()?;
+    let range = hg_domain::telemetry::query::Range::new(from, to, chrono::Duration::days(30))?;
+    Ok(ApiResponse::ok(
+        hg_domain::alert::stats::stats(&mut *conn(&p).await?, &caller, org, range.from, range.to)
+            .await?,
+    ))
+}

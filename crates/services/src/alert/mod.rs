@@ -40,6 +40,7 @@ pub fn api() -> Api {
         .with(routes!(handlers::close))
         .with(routes!(handlers::assign))
         .with(routes!(handlers::stream))
+        .with(routes!(handlers::stats))
         .with(routes!(handlers::rules, handlers::create_rule))
         .with(routes!(
             handlers::rule,

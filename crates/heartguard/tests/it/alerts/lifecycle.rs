@@ -295,3 +295,72 @@ async fn alerts_are_scoped_like_their_patients_and_anonymous_callers_are_refused
     let xml = resp.text().await.unwrap();
     assert!(xml.contains("<id>HG-ALERT-NOT-FOUND</id>"), "{xml}");
 }
+
+#[tokio::test]
+async fn mtta_and_mttr_come_from_the_alerts_rows() {
+    let w = World::new(&[ALERT]).await;
+    let pool = &w.app.db.pool;
+    // Two high alerts of p1: acknowledged after 60 s and 120 s, one resolved after 300 s; one low
+    // alert never acknowledged; one of organization B.
+    let insert = |patient: Uuid,
+                  org: Uuid,
+                  t: &'static str,
+                  level: &'static str,
+                  ack: Option<i32>,
+                  res: Option<i32>| {
+        sqlx::query(
+            "insert into alerts (org_id, patient_id, alert_type, alert_level, status, dedup_key, created_at,
+                                 acknowledged_at, resolved_at)
+             values ($1, $2, $3, $4, 'resolved', gen_random_uuid()::text, now() - interval '1 hour',
+                     now() - interval '1 hour' + make_interval(secs => $5),
+                     now() - interval '1 hour' + make_interval(secs => $6))",
+        )
+        .bind(org)
+        .bind(patient)
+        .bind(t)
+        .bind(level)
+        .bind(ack.map(f64::from))
+        .bind(res.map(f64::from))
+        .execute(pool)
+    };
+    insert(w.p1, w.org_a, "TACHY", "high", Some(60), Some(300))
+        .await
+        .unwrap();
+    insert(w.p1, w.org_a, "BRADY", "high", Some(120), None)
+        .await
+        .unwrap();
+    insert(w.p1, w.org_a, "FEVER", "low", None, None)
+        .await
+        .unwrap();
+    insert(w.pb, w.org_b, "FEVER", "low", Some(10), Some(20))
+        .await
+        .unwrap();
+    let (status, v) = w.get("/alerts/stats", &w.admin_a).await;
+    assert_eq!(status, 200, "{v}");
+    let rows = v["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "A's two levels only: {v}");
+    let low = &rows[0];
+    assert_eq!(
+        (low["alert_level"].as_str(), low["alerts"].as_i64()),
+        (Some("low"), Some(1))
+    );
+    assert!(low["mtta_s"].is_null());
+    let high = &rows[1];
+    assert_eq!(high["alerts"], 2);
+    assert_eq!(high["acknowledged"], 2);
+    assert_eq!(high["resolved"], 1);
+    assert!(
+        (high["mtta_s"].as_f64().unwrap() - 90.0).abs() < 0.01,
+        "{high}"
+    );
+    assert!(
+        (high["mttr_s"].as_f64().unwrap() - 300.0).abs() < 0.01,
+        "{high}"
+    );
+    let (status, e) = w
+        .get("/alerts/stats?from=2026-13-01T00:00:00Z", &w.admin_a)
+        .await;
+    assert_eq!((status, names_field(&e, "from")), (400, true), "{e}");
+    let (status, _) = w.get("/alerts/stats", "").await;
+    assert_eq!(status, 401);
+}
