@@ -189,6 +189,12 @@ const UNIQUE: &[(&str, &str, &str, &str)] = &[
         "this caregiver is already linked to the patient",
     ),
     (
+        "models_name_version_key",
+        "version",
+        "HG-MODEL-VERSION-EXISTS",
+        "this model already has this version",
+    ),
+    (
         "signal_streams_open_key",
         "signal_type",
         "HG-STREAM-OPEN",

@@ -101,6 +101,7 @@ crate::code_enum! {
     AlertClose => "ALERT_CLOSE",
     AlertEscalate => "ALERT_ESCALATE",
     AlertRuleChange => "ALERT_RULE_CHANGE",
+    ModelChange => "MODEL_CHANGE",
     }
 }
 

@@ -6,5 +6,6 @@ pub mod af;
 pub mod engine;
 pub mod evaluation;
 pub mod inference;
+pub mod models;
 pub mod qrs;
 pub mod rules;

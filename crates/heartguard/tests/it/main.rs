@@ -10,6 +10,7 @@ mod cli;
 mod consumers;
 mod demo_tenancy;
 mod devices;
+mod e2e;
 mod error_ids;
 mod events;
 mod fuzz_records;

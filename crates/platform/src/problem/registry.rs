@@ -235,6 +235,11 @@ pub const ERROR_IDS: &[ErrorId] = &[
         "the patient already has an active primary caregiver",
     ),
     e(
+        "HG-MODEL-VERSION-EXISTS",
+        409,
+        "this model already has this version",
+    ),
+    e(
         "HG-STREAM-OPEN",
         409,
         "the device already has an open stream of this signal type",

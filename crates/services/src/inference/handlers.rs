@@ -4,7 +4,7 @@ use axum::Extension;
 use axum::extract::State;
 use chrono::Duration;
 use hg_domain::alert::EscalationPolicy;
-use hg_domain::detection::{evaluation, inference};
+use hg_domain::detection::{evaluation, inference, models};
 use hg_http::list::PageResponse as _;
 use hg_http::list::QueryParams;
 use hg_http::{ApiError, ApiResponse, IdPath, Payload};
@@ -114,5 +114,87 @@ pub async fn evaluation(
     let range = hg_domain::telemetry::query::Range::new(from, to, Duration::days(30))?;
     Ok(ApiResponse::ok(
         evaluation::evaluate(&mut *conn(&p).await?, &caller, id, range.from, range.to).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/inference/inferences",
+    tag = "inference",
+    summary = "Record an inference made elsewhere (inferences.write); at its threshold it raises its alert",
+    request_body = models::NewInference,
+    responses(
+        (status = 201, description = "Recorded (Location names it)", body = hg_http::openapi::Envelope<inference::Inference>),
+        (status = 200, description = "The same window was recorded before", body = hg_http::openapi::Envelope<inference::Inference>),
+    )
+)]
+pub async fn record(
+    State(p): State<Platform>,
+    Extension(policy): Extension<EscalationPolicy>,
+    caller: Caller,
+    Payload(b): Payload<models::NewInference>,
+) -> Answer {
+    let (row, new) = models::record(&p.db, &caller, b, &policy).await?;
+    Ok(if new {
+        ApiResponse::created(
+            format!("/inference/inferences?stream_id={}", row.stream_id),
+            row,
+        )
+    } else {
+        ApiResponse::ok(row)
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/inference/models",
+    tag = "inference",
+    summary = "Register a model version (superadmins)",
+    request_body = models::NewModel,
+    responses((status = 201, description = "Created (Location names it)", body = hg_http::openapi::Envelope<inference::ModelRow>))
+)]
+pub async fn create_model(
+    State(p): State<Platform>,
+    caller: Caller,
+    Payload(b): Payload<models::NewModel>,
+) -> Answer {
+    let m = models::create(&p.db, &caller, b).await?;
+    Ok(ApiResponse::created(
+        format!("/inference/models/{}", m.id),
+        m,
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/inference/models/{id}",
+    tag = "inference",
+    summary = "One model version",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<inference::ModelRow>))
+)]
+pub async fn model(State(p): State<Platform>, _caller: Caller, IdPath(id): IdPath<Uuid>) -> Answer {
+    Ok(ApiResponse::ok(
+        models::get(&mut *conn(&p).await?, id).await?,
+    ))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/inference/models/{id}",
+    tag = "inference",
+    summary = "Retire or re-activate a model version, or move its threshold (superadmins)",
+    params(("id" = Uuid, Path)),
+    request_body = models::ModelChange,
+    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<inference::ModelRow>))
+)]
+pub async fn update_model(
+    State(p): State<Platform>,
+    caller: Caller,
+    IdPath(id): IdPath<Uuid>,
+    Payload(b): Payload<models::ModelChange>,
+) -> Answer {
+    Ok(ApiResponse::ok(
+        models::update(&p.db, &caller, id, b).await?,
     ))
 }

@@ -29,9 +29,10 @@ pub const INFERENCE_ENGINE: ConsumerSpec = ConsumerSpec {
 /// Every route of the inference component.
 pub fn api() -> Api {
     Api::new()
-        .with(routes!(handlers::inferences))
+        .with(routes!(handlers::inferences, handlers::record))
         .with(routes!(handlers::run))
-        .with(routes!(handlers::models))
+        .with(routes!(handlers::models, handlers::create_model))
+        .with(routes!(handlers::model, handlers::update_model))
         .with(routes!(handlers::evaluation))
 }
 

@@ -56,6 +56,70 @@ pub(super) async fn alerts(
         )
         .execute(&mut *tx)
         .await?;
+        // Its history, step by step, as the alert component would have written it.
+        let steps = [
+            ("created", None, "created", Some(created), None),
+            (
+                "assigned",
+                Some("created"),
+                "created",
+                Some(created),
+                Some(clinician),
+            ),
+            (
+                "notified",
+                Some("created"),
+                "notified",
+                reached("notified").then(|| created + Duration::seconds(3)),
+                None,
+            ),
+            (
+                "acknowledged",
+                Some("notified"),
+                "ack",
+                acked,
+                Some(clinician),
+            ),
+            (
+                "resolved",
+                Some("ack"),
+                "resolved",
+                resolved,
+                Some(clinician),
+            ),
+            (
+                "closed",
+                Some("resolved"),
+                "closed",
+                closed,
+                Some(clinician),
+            ),
+        ];
+        for (action, from, to, at, actor) in steps {
+            let Some(at) = at else { continue };
+            let details = if action == "assigned" {
+                serde_json::json!({"assignees": [clinician], "automatic": true})
+            } else {
+                serde_json::json!({"demo": true})
+            };
+            sqlx::query!(
+                "insert into alert_history (org_id, alert_id, patient_id, action, from_status, to_status,
+                                            alert_level, actor_id, details, at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                oid,
+                id,
+                patient_id(p.key),
+                action,
+                from,
+                to,
+                level,
+                actor,
+                details,
+                at,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         if reached("notified") {
             sqlx::query!(
                 "insert into alert_delivery (org_id, alert_id, channel, target, recipient_user_id, status,

@@ -251,3 +251,147 @@ async fn af_windows_raise_an_arrhythmia_alert_and_sinus_windows_do_not() {
         );
     }
 }
+
+#[tokio::test]
+async fn superadmins_version_models_and_recorded_inferences_raise_their_alerts() {
+    let a = alerts_with_also(&[Component::Inference]).await;
+    let w = &a.w;
+    let on = |m: Method, path: &str| w.request(m, path).on(Component::Inference);
+    let new = json!({"name": "vendor-af", "version": "2.1", "task": "AF from PPG", "threshold": 0.8,
+                     "hyperparams": {"layers": 3}});
+    let (status, _) = on(Method::POST, "/inference/models")
+        .token(&w.admin_a)
+        .json(new.clone())
+        .send()
+        .await;
+    assert_eq!(status, 403, "org admins do not register models");
+    let (status, m) = on(Method::POST, "/inference/models")
+        .token(&w.root)
+        .json(new.clone())
+        .send()
+        .await;
+    assert_eq!(status, 201, "{m}");
+    let id = m["data"]["id"].as_str().unwrap().to_owned();
+    let (status, e) = on(Method::POST, "/inference/models")
+        .token(&w.root)
+        .json(new)
+        .send()
+        .await;
+    assert_eq!((status, error_id(&e)), (409, "HG-MODEL-VERSION-EXISTS"));
+    for (body, field) in [
+        (json!({"name": " ", "version": "1", "task": "x"}), "name"),
+        (
+            json!({"name": "m", "version": "1", "task": "x", "threshold": 1.5}),
+            "threshold",
+        ),
+        (
+            json!({"name": "m", "version": "1", "task": "x", "hyperparams": [1]}),
+            "hyperparams",
+        ),
+    ] {
+        let (status, e) = on(Method::POST, "/inference/models")
+            .token(&w.root)
+            .json(body.clone())
+            .send()
+            .await;
+        assert_eq!((status, names_field(&e, field)), (400, true), "{body}: {e}");
+    }
+    let (status, e) = on(Method::PATCH, &format!("/inference/models/{id}"))
+        .token(&w.root)
+        .json(json!({"status": "gone"}))
+        .send()
+        .await;
+    assert_eq!((status, names_field(&e, "status")), (400, true));
+    let (status, m) = on(Method::PATCH, &format!("/inference/models/{id}"))
+        .token(&w.root)
+        .json(json!({"threshold": 0.7}))
+        .send()
+        .await;
+    assert_eq!(
+        (
+            status,
+            m["data"]["threshold"].as_f64().map(|t| (t * 10.0).round())
+        ),
+        (200, Some(7.0)),
+        "{m}"
+    );
+    let (status, _) = on(
+        Method::GET,
+        &format!("/inference/models/{}", Uuid::new_v4()),
+    )
+    .token(&w.doctor_a)
+    .send()
+    .await;
+    assert_eq!(status, 404);
+
+    // An inference from elsewhere: superadmins hold inferences.write; at 0.9 ≥ 0.7 it raises.
+    let start = minutes_ago(30);
+    let body = json!({"model_id": id, "stream_id": a.hr, "window_start": start,
+                      "window_end": start + Duration::minutes(1), "predicted_event_type": "AFIB", "score": 0.9});
+    let (status, _) = on(Method::POST, "/inference/inferences")
+        .token(&w.doctor_a)
+        .json(body.clone())
+        .send()
+        .await;
+    assert_eq!(
+        status, 403,
+        "clinicians read inferences, they do not write them"
+    );
+    let (status, r) = on(Method::POST, "/inference/inferences")
+        .token(&w.root)
+        .json(body.clone())
+        .send()
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let (status, _) = on(Method::POST, "/inference/inferences")
+        .token(&w.root)
+        .json(body.clone())
+        .send()
+        .await;
+    assert_eq!(status, 200, "recorded once");
+    let alerts = a.of_type("ARRHYTHMIA").await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["occurrence_count"], 1, "a repeat raises nothing");
+    assert_eq!(alerts[0]["source_inference"], r["data"]["id"]);
+    for (change, field) in [
+        (json!({"score": 1.5}), "score"),
+        (
+            json!({"predicted_event_type": "NOPE"}),
+            "predicted_event_type",
+        ),
+        (json!({"window_end": start}), "window_end"),
+        (json!({"stream_id": Uuid::new_v4()}), "stream_id"),
+        (json!({"model_id": Uuid::new_v4()}), "model_id"),
+    ] {
+        let mut b = body.clone();
+        b.as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        let (status, e) = on(Method::POST, "/inference/inferences")
+            .token(&w.root)
+            .json(b)
+            .send()
+            .await;
+        assert_eq!(
+            (status, names_field(&e, field)),
+            (400, true),
+            "{change}: {e}"
+        );
+    }
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from outbox_events where payload->>'action' = 'MODEL_CHANGE'",
+    )
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
+    for (m, path) in [
+        (Method::POST, "/inference/inferences".to_owned()),
+        (Method::POST, "/inference/models".to_owned()),
+        (Method::GET, format!("/inference/models/{id}")),
+        (Method::PATCH, format!("/inference/models/{id}")),
+    ] {
+        let (status, _) = on(m, &path).json(json!({})).send().await;
+        assert_eq!(status, 401, "{path}");
+    }
+}
