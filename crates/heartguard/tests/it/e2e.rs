@@ -19,6 +19,7 @@ const DEMO_PASSWORD: &str = "e2e-Demo-Password-2026";
 
 #[tokio::test]
 async fn a_simulated_tachycardia_reaches_dra_lopez_who_acknowledges_and_resolves_it() {
+    let _one_up_at_a_time = crate::support::up_lock().await;
     let data_dir = std::env::temp_dir().join(format!("hg-e2e-{}", uuid::Uuid::new_v4().simple()));
     let redis = TestRedis::new();
     let broker = TestBroker::new();

@@ -127,3 +127,10 @@ pub fn pluck<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
         .map(|item| item[field].as_str().expect("a text field"))
         .collect()
 }
+
+/// Held by the tests that run `heartguard up`: each picks a dozen free ports and starts a cluster, so
+/// two at once could pick the same port between choosing and binding it.
+pub async fn up_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static UP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    UP.lock().await
+}

@@ -14,6 +14,7 @@ use crate::support::{heartguard, sigterm, terminate, wait_for_200};
 
 #[tokio::test]
 async fn up_provisions_its_own_database_starts_all_thirteen_components_and_stops_on_sigterm() {
+    let _one_up_at_a_time = crate::support::up_lock().await;
     let data_dir = std::env::temp_dir().join(format!("hg-up-{}", uuid::Uuid::new_v4().simple()));
     let redis = TestRedis::new();
     let broker = TestBroker::new();
