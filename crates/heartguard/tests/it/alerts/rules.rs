@@ -155,6 +155,14 @@ async fn rules_are_managed_per_scope_validated_and_audited() {
         let (status, _) = w.delete(&path, &w.admin_b).await;
         assert_eq!(status, 404);
     }
+    let (status, none) = w
+        .get(&format!("/alerts/rules?patient_id={}", w.p1), &w.admin_b)
+        .await;
+    assert_eq!(
+        (status, none["data"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{none}"
+    );
     let (_, b_sees) = w.get("/alerts/rules", &w.admin_b).await;
     assert_eq!(
         b_sees["data"].as_array().unwrap().len(),
