@@ -69,6 +69,13 @@ pub struct Span {
     pub to: DateTime<Utc>,
 }
 
+/// `ts` at the stored precision (PostgreSQL keeps microseconds; the binary COPY truncates): every
+/// check, row and announced span uses it, so two samples that would be stored at one instant are
+/// refused as not increasing, and the span an event announces is exactly what was stored.
+fn to_micros(ts: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(ts.timestamp_micros()).unwrap_or(ts)
+}
+
 /// A checked batch: its rows and, per stream, what it covers.
 pub struct Rows {
     pub scalars: Vec<ScalarRow>,
@@ -183,16 +190,17 @@ pub fn rows(
             let (lo, hi, unit) = stream.signal.range();
             let mut prev: Option<DateTime<Utc>> = None;
             for (j, s) in item.samples.iter().enumerate() {
-                if let Err(p) = in_time(s.ts) {
+                let ts = to_micros(s.ts);
+                if let Err(p) = in_time(ts) {
                     return bad(format!("samples[{j}].ts"), p);
                 }
-                if prev.is_some_and(|p| s.ts <= p) {
+                if prev.is_some_and(|p| ts <= p) {
                     return bad(
                         format!("samples[{j}].ts"),
-                        "timestamps must increase within a stream".into(),
+                        "timestamps must increase within a stream (by at least a microsecond, the stored precision)".into(),
                     );
                 }
-                prev = Some(s.ts);
+                prev = Some(ts);
                 if !(s.value.is_finite() && (lo..=hi).contains(&s.value)) {
                     return bad(
                         format!("samples[{j}].value"),
@@ -227,14 +235,14 @@ pub fn rows(
                 }
                 out.scalars.push(ScalarRow {
                     stream_id: id,
-                    ts: s.ts,
+                    ts,
                     value: s.value,
                     value2: s.value2,
                 });
             }
             span.samples = item.samples.len();
-            span.from = item.samples[0].ts;
-            span.to = item.samples[item.samples.len() - 1].ts;
+            span.from = to_micros(item.samples[0].ts);
+            span.to = to_micros(item.samples[item.samples.len() - 1].ts);
         } else {
             if !stream.signal.is_waveform() {
                 return bad(
@@ -247,6 +255,7 @@ pub fn rows(
             }
             let mut prev_end: Option<DateTime<Utc>> = None;
             for (j, b) in item.blocks.iter().enumerate() {
+                let start = to_micros(b.start_ts);
                 let rate = f64::from(b.sample_rate_hz);
                 if !(rate.is_finite()
                     && (rate - stream.sample_rate_hz).abs() <= stream.sample_rate_hz * 1e-6)
@@ -269,8 +278,7 @@ pub fn rows(
                         ),
                     );
                 }
-                let Some(end) = b
-                    .start_ts
+                let Some(end) = start
                     .checked_add_signed(Duration::microseconds((n as f64 * 1e6 / rate) as i64))
                 else {
                     return bad(
@@ -278,14 +286,14 @@ pub fn rows(
                         "the block ends past the last representable time".into(),
                     );
                 };
-                if let Err(p) = in_time(b.start_ts).and_then(|_| {
+                if let Err(p) = in_time(start).and_then(|_| {
                     (end <= latest + Duration::seconds(1))
                         .then_some(())
                         .ok_or(format!("the block ends at {end}, in the future"))
                 }) {
                     return bad(format!("blocks[{j}].start_ts"), p);
                 }
-                if prev_end.is_some_and(|p| b.start_ts < p) {
+                if prev_end.is_some_and(|p| start < p) {
                     return bad(
                         format!("blocks[{j}].start_ts"),
                         "blocks must follow each other in time without overlapping".into(),
@@ -305,9 +313,9 @@ pub fn rows(
                 }
                 let uv: Vec<i32> = b.values_mv.iter().map(|v| mv_to_uv(*v)).collect();
                 out.blocks
-                    .push(BlockRow::from_uv(id, b.start_ts, b.sample_rate_hz, &uv));
+                    .push(BlockRow::from_uv(id, start, b.sample_rate_hz, &uv));
                 span.samples += n;
-                span.from = span.from.min(b.start_ts);
+                span.from = span.from.min(start);
                 span.to = span.to.max(end);
             }
         }

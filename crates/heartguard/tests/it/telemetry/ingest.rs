@@ -390,3 +390,59 @@ async fn an_xml_batch_is_read_like_json() {
     );
     assert_eq!(t.samples(t.hr).await, 2);
 }
+
+#[tokio::test]
+async fn timestamps_are_kept_to_the_microsecond_and_the_event_announces_what_was_stored() {
+    let t = telemetry(&[]).await;
+    let base: DateTime<Utc> = (Utc::now() - Duration::seconds(30))
+        .duration_trunc(Duration::seconds(1))
+        .unwrap();
+    // 0.4 µs apart: one stored instant, so not increasing — refused, naming the second.
+    let nanos = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let close = json!({"streams": [{"stream_id": t.hr, "samples": [
+        {"ts": nanos(base + Duration::nanoseconds(100)), "value": 70.0},
+        {"ts": nanos(base + Duration::nanoseconds(500)), "value": 71.0},
+    ]}]});
+    let (status, v) = t.send(&t.device_auth(), &close, None).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        crate::support::names_field(&v, "streams[0].samples[1].ts"),
+        "{v}"
+    );
+    assert_eq!(t.samples(t.hr).await, 0);
+
+    // Nanosecond timestamps are stored truncated, and the event's span is the stored instants.
+    let first = base + Duration::nanoseconds(1_999_999);
+    let last = base + Duration::seconds(1) + Duration::nanoseconds(700);
+    let body = json!({"streams": [{"stream_id": t.hr, "samples": [
+        {"ts": nanos(first), "value": 70.0},
+        {"ts": nanos(last), "value": 71.0},
+    ]}]});
+    let (status, v) = t.send(&t.device_auth(), &body, None).await;
+    assert_eq!(status, 201, "{v}");
+    let pool = &t.w.app.db.pool;
+    let stored: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("select ts from vital_samples where stream_id = $1 order by ts")
+            .bind(t.hr)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        [
+            base + Duration::microseconds(1999),
+            base + Duration::seconds(1)
+        ]
+    );
+    let span: Value = sqlx::query_scalar(
+        "select payload->'streams'->0 from outbox_events where event_type = 'telemetry.ingested'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let from: DateTime<Utc> = span["from"].as_str().unwrap().parse().unwrap();
+    let to: DateTime<Utc> = span["to"].as_str().unwrap().parse().unwrap();
+    assert_eq!((from, to), (stored[0], stored[1]));
+}
+
+use chrono::DurationRound;
