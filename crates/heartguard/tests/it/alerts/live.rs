@@ -12,16 +12,21 @@ struct Sse {
 
 impl Sse {
     async fn open(w: &World, c: Component, token: &str, last: Option<i64>) -> Sse {
+        let key = c == Component::Gateway;
+        Sse::open_url(w, w.app.url(c, "/alerts/stream"), token, last, key).await
+    }
+
+    async fn open_url(w: &World, url: String, token: &str, last: Option<i64>, key: bool) -> Sse {
         let mut req = w
             .app
             .client
-            .get(w.app.url(c, "/alerts/stream"))
+            .get(url)
             .bearer_auth(token)
             .header("accept", "text/event-stream");
         if let Some(id) = last {
             req = req.header("last-event-id", id.to_string());
         }
-        if c == Component::Gateway {
+        if key {
             req = req.header("x-internal-api-key", hg_test_support::TEST_API_KEY);
         }
         let resp = req.send().await.unwrap();
@@ -121,9 +126,22 @@ async fn changes_arrive_live_and_a_reconnection_replays_what_it_missed() {
         "A's changes came first but are not B's to see"
     );
 
-    // Through the gateway, unbuffered.
+    // Through the gateway, and through the admin component's public edge in front of it (machine
+    // 1, where browsers connect without the key), unbuffered.
     let mut via = Sse::open(&w, Component::Gateway, &w.doctor_a, None).await;
+    let edge = hg_test_support::TestApp::builder()
+        .with(Component::Admin)
+        .env(
+            "MICROSERVICES_GATEWAY_URL",
+            &w.app.url(Component::Gateway, ""),
+        )
+        .spawn()
+        .await;
+    let edge_url = edge.url(Component::Admin, "/api/alerts/stream");
+    let mut via_edge = Sse::open_url(&w, edge_url, &w.doctor_a, None, false).await;
     let id2 = raise(&w, &w.doctor_a, w.p1, "BRADY").await;
     let (_, c) = via.next(5.0).await.expect("through the gateway");
+    assert_eq!(c["alert_id"], id2.as_str());
+    let (_, c) = via_edge.next(5.0).await.expect("through the admin edge");
     assert_eq!(c["alert_id"], id2.as_str());
 }
