@@ -344,25 +344,7 @@ async fn create_in(
     caller.require(Permission::AlertsManage, Some(p.org_id))?;
     let level = AlertLevel::parse(&input.alert_level)
         .ok_or_else(|| RecordError::invalid("alert_level", "is low, medium, high or critical"))?;
-    let bounds = sqlx::query!(
-        r#"select lmin.weight as "min_w!", lmax.weight as "max_w!", lv.weight as "w!"
-             from alert_types t
-             join alert_levels lmin on lmin.code = t.min_level
-             join alert_levels lmax on lmax.code = t.max_level
-             join alert_levels lv on lv.code = $2
-            where t.code = $1"#,
-        input.alert_type,
-        level.code()
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| RecordError::invalid("alert_type", "is no known alert type"))?;
-    if bounds.w < bounds.min_w || bounds.w > bounds.max_w {
-        return Err(RecordError::invalid(
-            "alert_level",
-            format!("is outside the bounds of {}", input.alert_type),
-        ));
-    }
+    super::within_bounds(tx, &input.alert_type, level, "alert_level").await?;
     let description = optional_text("description", input.description.as_deref(), 2000)?;
     let trigger = Trigger {
         org_id: p.org_id,

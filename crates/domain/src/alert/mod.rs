@@ -58,6 +58,36 @@ impl EscalationPolicy {
     }
 }
 
+/// Checks that `alert_type` exists and that `level` is within its bounds (`alert_types.min_level`
+/// to `max_level`); the level's problem is named on `level_field`.
+pub(crate) async fn within_bounds(
+    conn: &mut PgConnection,
+    alert_type: &str,
+    level: AlertLevel,
+    level_field: &str,
+) -> Result<(), RecordError> {
+    let bounds = sqlx::query!(
+        r#"select lmin.weight as "min_w!", lmax.weight as "max_w!", lv.weight as "w!"
+             from alert_types t
+             join alert_levels lmin on lmin.code = t.min_level
+             join alert_levels lmax on lmax.code = t.max_level
+             join alert_levels lv on lv.code = $2
+            where t.code = $1"#,
+        alert_type,
+        level.code()
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| RecordError::invalid("alert_type", "is no known alert type"))?;
+    if bounds.w < bounds.min_w || bounds.w > bounds.max_w {
+        return Err(RecordError::invalid(
+            level_field,
+            format!("is outside the bounds of {alert_type}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes one history row.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn history(

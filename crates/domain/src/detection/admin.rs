@@ -195,31 +195,13 @@ async fn check(conn: &mut PgConnection, c: Checked) -> Result<Checked, RecordErr
     if !c.hysteresis.is_finite() || c.hysteresis < 0.0 {
         return Err(RecordError::invalid("hysteresis", "is a number ≥ 0"));
     }
-    if AlertLevel::parse(&c.level).is_none() {
+    let Some(level) = AlertLevel::parse(&c.level) else {
         return Err(RecordError::invalid(
             "level",
             "is low, medium, high or critical",
         ));
-    }
-    let bounds = sqlx::query!(
-        r#"select lmin.weight as "min_w!", lmax.weight as "max_w!", lv.weight as "w!"
-             from alert_types t
-             join alert_levels lmin on lmin.code = t.min_level
-             join alert_levels lmax on lmax.code = t.max_level
-             join alert_levels lv on lv.code = $2
-            where t.code = $1"#,
-        c.alert_type,
-        c.level
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| RecordError::invalid("alert_type", "is no known alert type"))?;
-    if bounds.w < bounds.min_w || bounds.w > bounds.max_w {
-        return Err(RecordError::invalid(
-            "level",
-            format!("is outside the bounds of {}", c.alert_type),
-        ));
-    }
+    };
+    crate::alert::within_bounds(conn, &c.alert_type, level, "level").await?;
     Ok(c)
 }
 
