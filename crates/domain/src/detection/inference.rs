@@ -333,6 +333,36 @@ pub async fn list(
     Ok(page.fetch(conn, qb, "i.id").await?)
 }
 
+/// A stream named in a request body (`stream_id`).
+pub(super) struct NamedStream {
+    pub org_id: Uuid,
+    pub patient_id: Uuid,
+    pub signal_type: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// The stream `id` a request body names, if its patient is one the caller sees; otherwise 400 on
+/// `stream_id` (a body's reference, not the resource of the path).
+pub(super) async fn named_stream(
+    conn: &mut PgConnection,
+    caller: &crate::records::Caller,
+    id: Uuid,
+) -> Result<NamedStream, RecordError> {
+    let not_visible = || RecordError::invalid("stream_id", "is no stream you can see");
+    let s = sqlx::query_as!(
+        NamedStream,
+        "select org_id, patient_id, signal_type, started_at from signal_streams where id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(not_visible)?;
+    crate::patient::visible(conn, caller, s.patient_id)
+        .await
+        .map_err(|_| not_visible())?;
+    Ok(s)
+}
+
 /// Runs the model now on RR stream `stream` (the caller must see its patient and manage its
 /// alerts): scores the complete windows not yet scored, as the consumer would.
 pub async fn run(
@@ -342,16 +372,7 @@ pub async fn run(
     policy: &EscalationPolicy,
 ) -> Result<Vec<Scored>, RecordError> {
     let mut tx = pool.begin().await?;
-    let s = sqlx::query!(
-        "select org_id, patient_id, signal_type, started_at from signal_streams where id = $1",
-        stream
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| RecordError::invalid("stream_id", "is no stream you can see"))?;
-    crate::patient::visible(&mut tx, caller, s.patient_id)
-        .await
-        .map_err(|_| RecordError::invalid("stream_id", "is no stream you can see"))?;
+    let s = named_stream(&mut tx, caller, stream).await?;
     caller.require(crate::catalog::Permission::AlertsManage, Some(s.org_id))?;
     if s.signal_type != "HRV" {
         return Err(RecordError::invalid(

@@ -15,7 +15,6 @@ use super::inference::{Inference, ModelRow};
 use crate::alert::EscalationPolicy;
 use crate::alert::raise::{Trigger, raise};
 use crate::catalog::{AlertLevel, Permission};
-use crate::patient;
 use crate::records::{Caller, RecordError, optional_text, required_text};
 
 const NOT_FOUND: RecordError = RecordError::NotFound("HG-MODEL-NOT-FOUND", "no such model");
@@ -188,16 +187,7 @@ pub async fn record(
         ));
     }
     let mut tx = pool.begin().await?;
-    let stream = sqlx::query!(
-        "select org_id, patient_id from signal_streams where id = $1",
-        n.stream_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| RecordError::invalid("stream_id", "is no stream you can see"))?;
-    patient::visible(&mut tx, caller, stream.patient_id)
-        .await
-        .map_err(|_| RecordError::invalid("stream_id", "is no stream you can see"))?;
+    let stream = super::inference::named_stream(&mut tx, caller, n.stream_id).await?;
     caller.require(Permission::InferencesWrite, Some(stream.org_id))?;
     let model = one(&mut tx, n.model_id)
         .await

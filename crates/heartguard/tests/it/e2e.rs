@@ -82,6 +82,8 @@ async fn a_simulated_tachycardia_reaches_dra_lopez_who_acknowledges_and_resolves
             .header("x-internal-api-key", TEST_API_KEY)
             .bearer_auth(&token)
     };
+    let read =
+        async |path: String| -> Value { get(path).send().await.unwrap().json().await.unwrap() };
     let feed = get("/alerts/stream".into())
         .header("accept", "text/event-stream")
         .send()
@@ -136,13 +138,7 @@ async fn a_simulated_tachycardia_reaches_dra_lopez_who_acknowledges_and_resolves
         }
     };
     // It is in her list, assigned to her.
-    let list: Value = get("/alerts?type=TACHY&open=true".into())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = read("/alerts?type=TACHY&open=true".into()).await;
     assert!(
         list["data"]
             .as_array()
@@ -151,13 +147,7 @@ async fn a_simulated_tachycardia_reaches_dra_lopez_who_acknowledges_and_resolves
             .any(|a| a["id"] == id.as_str()),
         "{list}"
     );
-    let detail: Value = get(format!("/alerts/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = read(format!("/alerts/{id}")).await;
     let assignees: Vec<&str> = detail["data"]["assignees"]
         .as_array()
         .unwrap()
@@ -186,13 +176,7 @@ async fn a_simulated_tachycardia_reaches_dra_lopez_who_acknowledges_and_resolves
             .unwrap();
         assert_eq!(resp.status(), 200, "{step}: {}", resp.text().await.unwrap());
     }
-    let detail: Value = get(format!("/alerts/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = read(format!("/alerts/{id}")).await;
     let actions: Vec<&str> = detail["data"]["history"]
         .as_array()
         .unwrap()
