@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod alert;
+pub mod audit;
 pub mod care_team;
 pub mod catalog;
 pub mod detection;

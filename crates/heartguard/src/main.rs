@@ -127,6 +127,12 @@ enum Command {
         #[arg(long, value_name = "HZ")]
         ecg_rate: Option<f64>,
     },
+    /// The audit log: `heartguard audit verify [--from T] [--to T]` recomputes the hash chain and
+    /// names the first altered, removed or inserted row (exit 1), docs/audit.md.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Write a new Ed25519 key pair for signing access tokens (jwt-private.pem, jwt-public.pem).
     Keygen {
         /// Directory to write the two files into.
@@ -135,6 +141,19 @@ enum Command {
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain over the rows of a time range (default: all of it).
+    Verify {
+        /// First row at or after this time (RFC 3339).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Last row before this time (RFC 3339).
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -169,6 +188,9 @@ fn main() -> ExitCode {
             } => cmd::certs::run(&out_dir, &hosts, force),
             Command::Keygen { out_dir, force } => cmd::keygen::run(&out_dir, force),
             Command::Openapi => cmd::openapi::run(),
+            Command::Audit {
+                command: AuditCommand::Verify { from, to },
+            } => cmd::audit::verify(env_file, from, to).await,
             Command::DetectAf { file, ecg_rate } => cmd::detect::run(
                 &file,
                 match ecg_rate {

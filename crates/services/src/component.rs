@@ -118,7 +118,7 @@ pub const ALL: &[&Descriptor] = &[
     &crate::alert::DESCRIPTOR,
     &crate::notification::DESCRIPTOR,
     &Descriptor::bare(Component::Media),
-    &Descriptor::bare(Component::Audit),
+    &crate::audit::DESCRIPTOR,
     &crate::admin::DESCRIPTOR,
 ];
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod alert;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod common;
 pub mod component;

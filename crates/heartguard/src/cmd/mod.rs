@@ -1,5 +1,6 @@
 //! One module per subcommand, and what they share: loading configuration and reporting outcomes.
 
+pub mod audit;
 pub mod certs;
 pub mod check;
 pub mod detect;

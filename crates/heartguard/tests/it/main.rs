@@ -4,6 +4,7 @@
 
 mod access;
 mod alerts;
+mod audit;
 mod auth;
 mod cache;
 mod cli;

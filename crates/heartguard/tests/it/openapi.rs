@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 const KEY_HEADER: &str = "x-internal-api-key";
-const DESCRIBED: [Component; 8] = [
+const DESCRIBED: [Component; 9] = [
     Component::Auth,
     Component::Organization,
     Component::User,
@@ -20,6 +20,7 @@ const DESCRIBED: [Component; 8] = [
     Component::Timeseries,
     Component::Alert,
     Component::Inference,
+    Component::Audit,
 ];
 
 async fn platform() -> TestApp {
