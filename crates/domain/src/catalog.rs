@@ -104,6 +104,7 @@ pub const CATALOGS: &[Catalog] = &[
             ("SENT", "Enviada", None),
             ("DELIVERED", "Entregada", None),
             ("FAILED", "Fallida", None),
+            ("CANCELLED", "Cancelada", None),
         ],
     },
     Catalog {

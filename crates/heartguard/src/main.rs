@@ -133,7 +133,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Write a new Ed25519 key pair for signing access tokens (jwt-private.pem, jwt-public.pem).
+    /// Write a new Ed25519 key pair for signing access tokens (jwt-private.pem, jwt-public.pem) and a
+    /// VAPID key pair for Web Push (vapid.env).
     Keygen {
         /// Directory to write the two files into.
         #[arg(long, default_value = ".", value_name = "DIR")]

@@ -102,6 +102,9 @@ crate::code_enum! {
     AlertEscalate => "ALERT_ESCALATE",
     AlertRuleChange => "ALERT_RULE_CHANGE",
     ModelChange => "MODEL_CHANGE",
+    NotificationPreferencesChange => "NOTIFICATION_PREFERENCES_CHANGE",
+    PushDeviceRegister => "PUSH_DEVICE_REGISTER",
+    PushDeviceRemove => "PUSH_DEVICE_REMOVE",
     }
 }
 

@@ -1,14 +1,19 @@
-//! Sending e-mail behind a trait. Today's transport is a mail directory (`MAIL_SINK_DIR`): each
-//! message is written as an RFC 5322 file (mode 600) for a development mailbox, a test, or a local
-//! MTA's pickup directory. SMTP delivery arrives with the notifier (issue 14) behind the same trait.
+//! Sending e-mail behind a trait, with two transports: SMTP (`SMTP_URL`: STARTTLS on `smtp://`,
+//! implicit TLS on `smtps://`, with the URL's credentials; lettre) and a mail directory
+//! (`MAIL_SINK_DIR`: each message an RFC 5322 file, mode 600, for a development mailbox or a local
+//! MTA's pickup directory). Messages are built once, by lettre, for both.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
-use chrono::Utc;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-/// One plain-text message.
+/// One message: a plain-text body, and an HTML alternative when there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MailMessage {
     /// Recipient address.
@@ -17,6 +22,20 @@ pub struct MailMessage {
     pub subject: String,
     /// Plain-text body.
     pub text: String,
+    /// HTML alternative of the same content.
+    pub html: Option<String>,
+}
+
+impl MailMessage {
+    /// A plain-text message.
+    pub fn text(to: &str, subject: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            to: to.to_owned(),
+            subject: subject.into(),
+            text: text.into(),
+            html: None,
+        }
+    }
 }
 
 /// The message could not be handed over; the caller retries later.
@@ -27,10 +46,51 @@ pub struct MailError(pub String);
 /// Where e-mail goes.
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    /// Hands `msg` over for delivery.
-    async fn send(&self, msg: &MailMessage) -> Result<(), MailError>;
+    /// Hands `msg` over for delivery; returns what the transport said (an SMTP reply, a file name).
+    async fn send(&self, msg: &MailMessage) -> Result<String, MailError>;
     /// What kind of transport this is, for logs.
     fn kind(&self) -> &'static str;
+}
+
+/// A header value on one line: line breaks in user-supplied text (an organization's name) cannot
+/// add headers.
+fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The message as lettre builds it: `From` `from`, UTF-8 parts, multipart/alternative with an HTML
+/// alternative.
+pub fn build(from: &str, msg: &MailMessage) -> Result<Message, MailError> {
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| MailError(format!("sender {from:?}: {e}")))?;
+    let to: Mailbox = one_line(&msg.to)
+        .parse()
+        .map_err(|e| MailError(format!("recipient {:?}: {e}", msg.to)))?;
+    let builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(one_line(&msg.subject));
+    let built = match &msg.html {
+        None => builder.singlepart(part(ContentType::TEXT_PLAIN, &msg.text)),
+        Some(html) => builder.multipart(
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, &msg.text))
+                .singlepart(part(ContentType::TEXT_HTML, html)),
+        ),
+    };
+    built.map_err(|e| MailError(e.to_string()))
+}
+
+/// A UTF-8 part, sent as 8-bit text (readable as it is, in a mailbox file or a test) when its lines
+/// allow it, else in the encoding lettre picks.
+fn part(content_type: ContentType, text: &str) -> SinglePart {
+    let body = Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::EightBit)
+        .unwrap_or_else(|_| Body::new(text.to_owned()));
+    SinglePart::builder().header(content_type).body(body)
 }
 
 /// Writes each message to its own file in a directory.
@@ -46,54 +106,19 @@ impl DirMailer {
     }
 
     /// The directory messages are written to.
-    pub fn dir(&self) -> &std::path::Path {
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
 }
 
-/// A header value on one line: line breaks in user-supplied text (an organization's name) cannot
-/// add headers.
-fn one_line(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// RFC 2047 encoding for a header with non-ASCII text.
-fn encode_header(value: &str) -> String {
-    let value = one_line(value);
-    if value.is_ascii() {
-        value
-    } else {
-        format!(
-            "=?utf-8?B?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
-        )
-    }
-}
-
-/// The message as RFC 5322 text.
-pub fn render(from: &str, msg: &MailMessage, id: &str) -> String {
-    let mut text = msg.text.replace("\r\n", "\n").replace('\n', "\r\n");
-    if !text.ends_with("\r\n") {
-        text.push_str("\r\n");
-    }
-    format!(
-        "From: {}\r\nTo: {}\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{id}@heartguard>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}",
-        one_line(from),
-        one_line(&msg.to),
-        encode_header(&msg.subject),
-        Utc::now().to_rfc2822(),
-    )
-}
-
 #[async_trait]
 impl Mailer for DirMailer {
-    async fn send(&self, msg: &MailMessage) -> Result<(), MailError> {
+    async fn send(&self, msg: &MailMessage) -> Result<String, MailError> {
         let id = uuid::Uuid::now_v7().simple().to_string();
-        let text = render(&self.from, msg, &id);
+        let bytes = build(&self.from, msg)?.formatted();
         let dir = self.dir.clone();
+        let name = format!("{id}.eml");
+        let written = name.clone();
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
             use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -108,17 +133,90 @@ impl Mailer for DirMailer {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            file.write_all(text.as_bytes())?;
+            file.write_all(&bytes)?;
             file.sync_all()?;
-            std::fs::rename(&tmp, dir.join(format!("{id}.eml")))
+            std::fs::rename(&tmp, dir.join(&written))
         })
         .await
         .map_err(|e| MailError(e.to_string()))?
-        .map_err(|e| MailError(format!("{}: {e}", self.dir.display())))
+        .map_err(|e| MailError(format!("{}: {e}", self.dir.display())))?;
+        Ok(name)
     }
 
     fn kind(&self) -> &'static str {
         "directory"
+    }
+}
+
+/// Sends over SMTP.
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: String,
+}
+
+impl SmtpMailer {
+    /// A mailer for `url` — `smtp://[user:password@]host[:587]` (STARTTLS, required: nothing is
+    /// sent unless the connection is upgraded) or `smtps://…[:465]` (TLS from the first byte) —
+    /// checking the server's certificate against `ca` (PEM) when given, else the system's roots.
+    pub fn new(url: &str, ca: Option<&Path>, from: String) -> Result<Self, String> {
+        let u = url::Url::parse(url).map_err(|e| format!("SMTP_URL: {e}"))?;
+        let host = u
+            .host_str()
+            .ok_or("SMTP_URL: no host")?
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_owned();
+        let mut tls = TlsParameters::builder(host.clone());
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", ca.display()))?;
+            tls = tls.add_root_certificate(cert);
+        }
+        let tls = tls.build_rustls().map_err(|e| format!("SMTP TLS: {e}"))?;
+        let (mode, default_port) = match u.scheme() {
+            "smtps" => (Tls::Wrapper(tls), 465),
+            "smtp" => (Tls::Required(tls), 587),
+            other => return Err(format!("SMTP_URL: scheme {other} is not smtp or smtps")),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(u.port().unwrap_or(default_port))
+            .tls(mode)
+            .timeout(Some(Duration::from_secs(15)));
+        if !u.username().is_empty() {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            builder = builder.credentials(Credentials::new(
+                decode(u.username()),
+                decode(u.password().unwrap_or("")),
+            ));
+        }
+        Ok(Self {
+            transport: builder.build(),
+            from,
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, msg: &MailMessage) -> Result<String, MailError> {
+        let message = build(&self.from, msg)?;
+        let reply = self
+            .transport
+            .send(message)
+            .await
+            .map_err(|e| MailError(e.to_string()))?;
+        Ok(format!(
+            "{} {}",
+            reply.code(),
+            reply.message().collect::<Vec<_>>().join(" ")
+        ))
+    }
+
+    fn kind(&self) -> &'static str {
+        "smtp"
     }
 }
 
@@ -128,16 +226,42 @@ mod tests {
 
     #[test]
     fn headers_stay_on_one_line_and_non_ascii_subjects_are_encoded() {
-        let msg = MailMessage {
-            to: "ana@example.org".into(),
-            subject: "Invitación a\r\nBcc: evil@example.org".into(),
-            text: "Hola\nmundo".into(),
-        };
-        let text = render("HeartGuard <no-reply@example.org>", &msg, "1");
+        let msg = MailMessage::text(
+            "ana@example.org",
+            "Invitación a\r\nBcc: evil@example.org",
+            "Hola\nmundo",
+        );
+        let text = String::from_utf8(
+            build("HeartGuard <no-reply@example.org>", &msg)
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
         let head = text.split("\r\n\r\n").next().unwrap();
         assert!(!head.contains("\nBcc:"), "{head}");
-        assert!(head.contains("Subject: =?utf-8?B?"), "{head}");
-        assert!(text.ends_with("Hola\r\nmundo\r\n"));
+        assert!(head.contains("Subject: =?utf-8?b?"), "{head}");
+        assert!(text.contains("Hola\r\nmundo"), "{text}");
+    }
+
+    #[test]
+    fn an_html_alternative_makes_a_multipart_message_with_its_plain_text() {
+        let msg = MailMessage {
+            html: Some("<p>Hola</p>".into()),
+            ..MailMessage::text("ana@example.org", "s", "Hola")
+        };
+        let text = String::from_utf8(build("a@example.org", &msg).unwrap().formatted()).unwrap();
+        assert!(text.contains("multipart/alternative"), "{text}");
+        assert!(
+            text.contains("text/plain") && text.contains("text/html"),
+            "{text}"
+        );
+        assert!(
+            build(
+                "a@example.org",
+                &MailMessage::text("not an address", "s", "t")
+            )
+            .is_err()
+        );
     }
 
     #[tokio::test]
@@ -145,12 +269,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("hg-mail-{}", uuid::Uuid::new_v4().simple()));
         let mailer = DirMailer::new(dir.clone(), "a@example.org".into());
-        let msg = MailMessage {
-            to: "b@example.org".into(),
-            subject: "s".into(),
-            text: "t".into(),
-        };
-        mailer.send(&msg).await.unwrap();
+        mailer
+            .send(&MailMessage::text("b@example.org", "s", "t"))
+            .await
+            .unwrap();
         let files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap())
@@ -161,7 +283,29 @@ mod tests {
             0o600
         );
         let text = std::fs::read_to_string(files[0].path()).unwrap();
-        assert!(text.contains("To: b@example.org\r\n"));
+        assert!(text.contains("To: b@example.org\r\n"), "{text}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn smtp_urls_are_checked() {
+        assert!(
+            SmtpMailer::new(
+                "smtp://user:p%40ss@127.0.0.1:2525",
+                None,
+                "a@example.org".into()
+            )
+            .is_ok()
+        );
+        assert!(SmtpMailer::new("smtps://mail.example.org", None, "a@example.org".into()).is_ok());
+        assert!(SmtpMailer::new("http://mail.example.org", None, "a@example.org".into()).is_err());
+        assert!(
+            SmtpMailer::new(
+                "smtp://x",
+                Some(Path::new("/nonexistent/ca.pem")),
+                "a@example.org".into()
+            )
+            .is_err()
+        );
     }
 }

@@ -198,7 +198,8 @@ impl TestApp {
         body["data"].clone()
     }
 
-    /// The e-mails sent so far, oldest first.
+    /// The e-mails sent so far, oldest first, each as its header and its decoded text body (see
+    /// [`readable`]).
     pub fn mails(&self) -> Vec<String> {
         let Ok(dir) = std::fs::read_dir(&self.mailbox) else {
             return Vec::new();
@@ -213,6 +214,7 @@ impl TestApp {
         files
             .into_iter()
             .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|m| readable(&m))
             .collect()
     }
 
@@ -259,8 +261,22 @@ impl Drop for TestApp {
     }
 }
 
-/// The one-time token of the link in an e-mail (`…?token=<token>`).
+/// An e-mail as a reader sees it: its header as sent, then its text body decoded from whatever
+/// transfer encoding it travelled in (quoted-printable, base64).
+pub fn readable(raw: &str) -> String {
+    let head = raw.split("\r\n\r\n").next().unwrap_or("");
+    match mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+    {
+        Some(text) => format!("{head}\r\n\r\n{text}"),
+        None => raw.to_owned(),
+    }
+}
+
+/// The one-time token of the link in an e-mail (`…?token=<token>`), raw or [`readable`].
 pub fn token_in(mail: &str) -> String {
+    let mail = &readable(mail);
     let start = mail
         .find("token=")
         .unwrap_or_else(|| panic!("no link with a token in this e-mail:\n{mail}"))

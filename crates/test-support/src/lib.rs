@@ -4,7 +4,8 @@
 //! * [`services::TestRedis`], [`services::TestBroker`] — per-test Redis key prefix and RabbitMQ exchange;
 //! * [`app::TestApp`] — any set of components on port 0 over those, with an HTTP client;
 //! * [`fixtures`] — organizations, users and patients in one line each;
-//! * [`tls`] — throw-away PostgreSQL and Redis servers with TLS and their certificates.
+//! * [`tls`] — throw-away PostgreSQL and Redis servers with TLS and their certificates;
+//! * [`loopback`] — an SMTP server (aiosmtpd) and recording HTTP servers for the notification channels.
 //!
 //! Everything talks to the real PostgreSQL, Redis and RabbitMQ of the machine (`TEST_DATABASE_URL`,
 //! `TEST_REDIS_URL`, `TEST_AMQP_URL` override the defaults).
@@ -12,6 +13,7 @@
 pub mod app;
 pub mod db;
 pub mod fixtures;
+pub mod loopback;
 pub mod services;
 pub mod tls;
 

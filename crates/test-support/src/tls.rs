@@ -28,7 +28,7 @@ pub fn free_port() -> u16 {
     }
 }
 
-fn scratch_dir(kind: &str) -> PathBuf {
+pub(crate) fn scratch_dir(kind: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hg-{kind}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
     dir
@@ -58,7 +58,7 @@ pub struct TestCerts {
 }
 
 impl TestCerts {
-    fn generate(dir: &Path) -> Self {
+    pub fn generate(dir: &Path) -> Self {
         std::fs::create_dir_all(dir).expect("certificate directory");
         let ca = DevCa::generate("HeartGuard test CA").expect("CA");
         let other = DevCa::generate("Unrelated test CA").expect("CA");

@@ -165,6 +165,8 @@ pub struct AlertDetail {
     pub alert: Alert,
     pub assignees: Vec<Assignee>,
     pub history: Vec<HistoryEntry>,
+    /// Every notification sent or planned for it (`hg_domain::notify`), oldest first.
+    pub deliveries: Vec<crate::notify::deliver::Delivery>,
 }
 
 /// One alert with its history and assignees (audited as a read of the patient's data).
@@ -200,9 +202,11 @@ pub(crate) async fn detail(
     )
     .fetch_all(&mut *conn)
     .await?;
+    let deliveries = crate::notify::deliver::rows(conn, alert.id).await?;
     Ok(AlertDetail {
         alert,
         assignees,
         history,
+        deliveries,
     })
 }

@@ -212,12 +212,9 @@ async fn send(
     text: String,
 ) -> Result<(), AuthError> {
     mailer
-        .send(&MailMessage {
-            to: to.to_owned(),
-            subject,
-            text,
-        })
+        .send(&MailMessage::text(to, subject, text))
         .await
+        .map(|_| ())
         .map_err(|e| AuthError::MailUnavailable(e.0))
 }
 

@@ -392,6 +392,24 @@ fn keygen_writes_a_private_key_only_its_owner_can_read_and_refuses_to_overwrite(
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    // The VAPID pair: a P-256 private scalar and its uncompressed public point, base64url.
+    let vapid = std::fs::read_to_string(dir.join("vapid.env")).unwrap();
+    let value = |name: &str| {
+        let line = vapid.lines().find(|l| l.starts_with(name)).unwrap();
+        base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            line.split_once('=').unwrap().1,
+        )
+        .unwrap()
+    };
+    assert_eq!(value("VAPID_PRIVATE_KEY=").len(), 32);
+    let public = value("VAPID_PUBLIC_KEY=");
+    assert_eq!((public.len(), public[0]), (65, 4));
+    let mode = std::fs::metadata(dir.join("vapid.env"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
     let again = run(&["keygen", "--out-dir", dir.to_str().unwrap()], &[]);
     assert!(!again.status.success());
     assert!(stderr(&again).contains("--force"));

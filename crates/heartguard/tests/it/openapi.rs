@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 const KEY_HEADER: &str = "x-internal-api-key";
-const DESCRIBED: [Component; 9] = [
+const DESCRIBED: [Component; 10] = [
     Component::Auth,
     Component::Organization,
     Component::User,
@@ -21,6 +21,7 @@ const DESCRIBED: [Component; 9] = [
     Component::Alert,
     Component::Inference,
     Component::Audit,
+    Component::Notification,
 ];
 
 async fn platform() -> TestApp {

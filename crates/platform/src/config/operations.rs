@@ -102,10 +102,11 @@ impl BackendConfig {
     }
 }
 
-/// Notification channels. Reads `SMTP_URL` (`smtp://` or `smtps://`), `MAIL_SINK_DIR` (a directory
-/// each e-mail is written to as a file; `heartguard up` defaults it to `<data dir>/mail`),
-/// `MAIL_FROM` (default `HeartGuard <no-reply@heartguard.local>`), `SMS_WEBHOOK_URL`,
-/// `VAPID_PUBLIC_KEY`, `VAPID_PRIVATE_KEY` and `VAPID_SUBJECT`.
+/// Notification channels. Reads `SMTP_URL` (`smtp://` or `smtps://`), `SMTP_CA_CERT`, `MAIL_SINK_DIR`
+/// (a directory each e-mail is written to as a file; `heartguard up` defaults it to
+/// `<data dir>/mail`), `MAIL_FROM` (default `HeartGuard <no-reply@heartguard.local>`),
+/// `SMS_WEBHOOK_URL`, `SMS_WEBHOOK_FORMAT` (`json` or `twilio`), `SMS_FROM`, `VAPID_PUBLIC_KEY`,
+/// `VAPID_PRIVATE_KEY`, `VAPID_SUBJECT`, `NOTIFY_RETRY_BASE_MS` and `NOTIFY_MAX_ATTEMPTS`.
 #[derive(Clone, Debug)]
 pub struct NotifyConfig {
     /// Directory e-mails are written to.
@@ -114,8 +115,18 @@ pub struct NotifyConfig {
     pub mail_from: String,
     /// SMTP server, with credentials.
     pub smtp_url: Option<Secret>,
+    /// CA file the SMTP server's certificate is checked against (else the system's roots).
+    pub smtp_ca_cert: Option<PathBuf>,
     /// SMS provider webhook.
     pub sms_webhook_url: Option<url::Url>,
+    /// The webhook's body: provider-agnostic JSON, or a Twilio-compatible form.
+    pub sms_webhook_format: SmsFormat,
+    /// The sender number or name SMS carry (`From`).
+    pub sms_from: Option<String>,
+    /// The first retry's delay; each further retry doubles it (with jitter).
+    pub retry_base: std::time::Duration,
+    /// Attempts per delivery before it is FAILED.
+    pub max_attempts: u32,
     /// Web Push application server public key.
     pub vapid_public_key: Option<String>,
     /// Web Push private key.
@@ -133,8 +144,30 @@ impl NotifyConfig {
             }
             Secret::new(raw)
         });
+        let sms_webhook_format = match src.get("SMS_WEBHOOK_FORMAT") {
+            None | Some("json") => SmsFormat::Json,
+            Some("twilio") => SmsFormat::Twilio,
+            Some(other) => {
+                errors.push(
+                    "SMS_WEBHOOK_FORMAT",
+                    format!("`{other}` is not one of json, twilio"),
+                );
+                SmsFormat::Json
+            }
+        };
         Self {
             smtp_url,
+            smtp_ca_cert: existing_file(src, "SMTP_CA_CERT", errors),
+            sms_webhook_format,
+            sms_from: src.get("SMS_FROM").map(str::to_owned),
+            retry_base: std::time::Duration::from_millis(parse_num(
+                src,
+                "NOTIFY_RETRY_BASE_MS",
+                5_000,
+                (10, 3_600_000),
+                errors,
+            )),
+            max_attempts: parse_num(src, "NOTIFY_MAX_ATTEMPTS", 6, (1, 20), errors),
             mail_sink_dir: src.get("MAIL_SINK_DIR").map(PathBuf::from),
             mail_from: src
                 .get("MAIL_FROM")
@@ -146,6 +179,15 @@ impl NotifyConfig {
             vapid_subject: src.get("VAPID_SUBJECT").map(str::to_owned),
         }
     }
+}
+
+/// `SMS_WEBHOOK_FORMAT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsFormat {
+    /// `{"to", "from", "body", "reference"}` as JSON.
+    Json,
+    /// `To`, `From`, `Body` as `application/x-www-form-urlencoded`, as Twilio's Messages API takes.
+    Twilio,
 }
 
 /// Media storage. Reads `MEDIA_STORE_URL` (`file:///dir`, `s3://bucket/prefix`, `gs://bucket/prefix`;

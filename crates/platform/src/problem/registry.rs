@@ -164,6 +164,11 @@ pub const ERROR_IDS: &[ErrorId] = &[
         "no such alert (or not in the caller's scope)",
     ),
     e(
+        "HG-PUSH-DEVICE-NOT-FOUND",
+        404,
+        "no such push device among the caller's",
+    ),
+    e(
         "HG-RULE-NOT-FOUND",
         404,
         "no such alert rule (or not in the caller's scope)",

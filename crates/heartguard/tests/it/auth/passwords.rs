@@ -233,3 +233,29 @@ pub(super) async fn password_reset_links_are_single_use_and_expire() {
     .await;
     assert_eq!((status, error_id(&body)), (404, "HG-LINK-NOT-FOUND"));
 }
+
+#[tokio::test]
+async fn account_e_mails_go_over_smtp_when_it_is_configured() {
+    use hg_test_support::loopback::{SmtpServer, SmtpTls};
+    let smtp = SmtpServer::start(SmtpTls::StartTls);
+    let (url, ca) = (smtp.url(), smtp.certs.ca.display().to_string());
+    let app = app_with(&[("SMTP_URL", url.as_str()), ("SMTP_CA_CERT", ca.as_str())]).await;
+    staff(&app, "smtp.reset@example.org").await;
+    let (status, _) = post(
+        &app,
+        "/auth/password/forgot",
+        json!({"email": "smtp.reset@example.org"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let got = smtp.wait_for(1, 20).await;
+    assert_eq!(got[0].rcpt_tos, ["smtp.reset@example.org"]);
+    assert!(got[0].tls && got[0].authenticated);
+    let token = hg_test_support::token_in(&got[0].data);
+    assert!(
+        token.len() >= 32,
+        "the one-time link arrives: {}",
+        got[0].data
+    );
+    assert!(app.mails().is_empty(), "SMTP replaces the mail directory");
+}
