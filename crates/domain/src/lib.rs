@@ -10,6 +10,7 @@ pub mod detection;
 pub mod device;
 pub mod identity;
 pub mod ids;
+pub mod media;
 pub mod notify;
 pub mod organization;
 pub mod password;

@@ -105,6 +105,8 @@ crate::code_enum! {
     NotificationPreferencesChange => "NOTIFICATION_PREFERENCES_CHANGE",
     PushDeviceRegister => "PUSH_DEVICE_REGISTER",
     PushDeviceRemove => "PUSH_DEVICE_REMOVE",
+    MediaUpload => "MEDIA_UPLOAD",
+    MediaDelete => "MEDIA_DELETE",
     }
 }
 

@@ -117,7 +117,7 @@ pub const ALL: &[&Descriptor] = &[
     &crate::inference::DESCRIPTOR,
     &crate::alert::DESCRIPTOR,
     &crate::notification::DESCRIPTOR,
-    &Descriptor::bare(Component::Media),
+    &crate::media::DESCRIPTOR,
     &crate::audit::DESCRIPTOR,
     &crate::admin::DESCRIPTOR,
 ];

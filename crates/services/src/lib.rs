@@ -12,6 +12,7 @@ pub mod component;
 pub mod device;
 pub mod gateway;
 pub mod inference;
+pub mod media;
 pub mod notification;
 pub mod organization;
 pub mod patient;

@@ -17,7 +17,7 @@ pub mod loopback;
 pub mod services;
 pub mod tls;
 
-pub use app::{TEST_API_KEY, TEST_TOTP_KEY, TestApp, test_token_keys, token_in};
+pub use app::{TEST_API_KEY, TEST_TOTP_KEY, TestApp, readable, test_token_keys, token_in};
 pub use db::TestDb;
 
 /// Runs async cleanup from a `Drop` impl. Drops run inside the test's runtime, where blocking on a

@@ -2,6 +2,7 @@
 //!
 //! * [`SmtpServer`] — Python's aiosmtpd (from PyPI, in a virtualenv under `target/pytools` made on
 //!   first use) with STARTTLS or implicit TLS and AUTH, recording every message;
+//! * [`S3Server`] — moto's server mode (PyPI, same virtualenv), an S3-compatible object store;
 //! * [`HttpSink`] — an HTTP server recording every request (an SMS provider's webhook, a Web Push
 //!   service), answering a programmed status for the first calls.
 
@@ -13,8 +14,12 @@ use std::time::Duration;
 
 use crate::tls::{TestCerts, free_port, scratch_dir};
 
-/// The Python of a virtualenv holding aiosmtpd, made once per checkout (`target/pytools/venv`).
-pub fn python_with_aiosmtpd() -> PathBuf {
+/// What the test servers need from PyPI.
+const PY_PACKAGES: &[&str] = &["aiosmtpd==1.4.6", "moto[server]==5.1.4"];
+
+/// The Python of a virtualenv holding aiosmtpd and moto, made once per checkout
+/// (`target/pytools/venv`).
+pub fn pytools() -> PathBuf {
     static MADE: Mutex<Option<PathBuf>> = Mutex::new(None);
     let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(p) = made.as_ref() {
@@ -24,34 +29,37 @@ pub fn python_with_aiosmtpd() -> PathBuf {
     let python = root.join("venv/bin/python");
     let ready = |py: &PathBuf| {
         Command::new(py)
-            .args(["-c", "import aiosmtpd"])
+            .args(["-c", "import aiosmtpd, moto.server"])
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !ready(&python) {
-        // Built beside and moved into place, so concurrent test processes never see half a venv.
+    if !python.exists() {
+        // Made beside and moved into place, so concurrent test processes never see half a venv.
         let tmp = root.join(format!("venv-{}", uuid::Uuid::new_v4().simple()));
-        let ok = Command::new("python3")
+        let made = Command::new("python3")
             .arg("-m")
             .arg("venv")
             .arg(&tmp)
             .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(tmp.join("bin/pip"))
-                .args(["install", "-q", "aiosmtpd==1.4.6"])
-                .status()
-                .is_ok_and(|s| s.success());
+            .is_ok_and(|s| s.success());
         assert!(
-            ok,
-            "could not install aiosmtpd from PyPI into {} (python3-venv and network to PyPI are needed; scripts/test installs python3-venv)",
-            tmp.display()
+            made,
+            "python3 -m venv failed (scripts/test installs python3-venv)"
         );
         if std::fs::rename(&tmp, root.join("venv")).is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
+    }
+    if !ready(&python) {
+        // `python -m pip`: the venv's scripts name the directory it was made in.
+        let installed = Command::new(&python)
+            .args(["-m", "pip", "install", "-q"])
+            .args(PY_PACKAGES)
+            .status()
+            .is_ok_and(|s| s.success());
         assert!(
-            ready(&python),
-            "aiosmtpd not importable from {}",
+            installed && ready(&python),
+            "could not install {PY_PACKAGES:?} from PyPI into {} (network to PyPI is needed)",
             python.display()
         );
     }
@@ -95,7 +103,7 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts the server and waits until it accepts connections.
     pub fn start(mode: SmtpTls) -> Self {
-        let python = python_with_aiosmtpd();
+        let python = pytools();
         let root = scratch_dir("smtp");
         let certs = TestCerts::generate(&root.join("certs"));
         let script = root.join("smtp_server.py");
@@ -193,6 +201,82 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// moto's S3-compatible server on loopback, with one bucket.
+pub struct S3Server {
+    pub port: u16,
+    pub bucket: String,
+    child: Child,
+}
+
+impl S3Server {
+    /// Starts the server, waits for it and creates the bucket.
+    pub async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(pytools())
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto's server runs");
+        let bucket = format!(
+            "hg-media-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let server = Self {
+            port,
+            bucket,
+            child,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(r) = client
+                .put(server.url(&format!("/{}", server.bucket)))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("moto's server did not start on {port}");
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The keys in the bucket (S3 ListObjectsV2).
+    pub async fn keys(&self) -> Vec<String> {
+        let xml = reqwest::get(self.url(&format!("/{}?list-type=2", self.bucket)))
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("list body");
+        xml.split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split("</Key>").next().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

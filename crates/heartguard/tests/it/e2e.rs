@@ -186,11 +186,13 @@ async fn a_simulated_tachycardia_reaches_dra_lopez_who_acknowledges_and_resolves
         "{detail}"
     );
 
-    // Its e-mail reaches her over STARTTLS, linking to the alert; the delivery is on the alert.
+    // Its e-mail reaches her over STARTTLS, linking to the alert; the delivery is on the alert
+    // (recorded once the server has answered, a moment after the message arrived).
     let mut mail = None;
     for _ in 0..300 {
         mail = smtp.received().into_iter().find(|m| {
-            m.rcpt_tos == ["dra.lopez@clin001.demo"] && m.data.contains(&format!("/alerts/{id}"))
+            m.rcpt_tos == ["dra.lopez@clin001.demo"]
+                && hg_test_support::readable(&m.data).contains(&format!("/alerts/{id}"))
         });
         if mail.is_some() {
             break;
@@ -203,7 +205,23 @@ async fn a_simulated_tachycardia_reaches_dra_lopez_who_acknowledges_and_resolves
         "{}",
         mail.data
     );
-    let detail = read(format!("/alerts/{id}")).await;
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        detail = read(format!("/alerts/{id}")).await;
+        let delivered = detail["data"]["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| {
+                d["channel"] == "EMAIL"
+                    && d["target"] == "dra.lopez@clin001.demo"
+                    && d["status"] == "SENT"
+            });
+        if delivered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let delivered = detail["data"]["deliveries"]
         .as_array()
         .unwrap()

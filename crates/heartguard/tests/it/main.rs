@@ -17,6 +17,7 @@ mod events;
 mod fuzz_records;
 mod gateway;
 mod http_conventions;
+mod media;
 mod notifications;
 mod openapi;
 mod organizations;

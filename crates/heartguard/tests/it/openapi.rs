@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 const KEY_HEADER: &str = "x-internal-api-key";
-const DESCRIBED: [Component; 10] = [
+const DESCRIBED: [Component; 11] = [
     Component::Auth,
     Component::Organization,
     Component::User,
@@ -22,6 +22,7 @@ const DESCRIBED: [Component; 10] = [
     Component::Inference,
     Component::Audit,
     Component::Notification,
+    Component::Media,
 ];
 
 async fn platform() -> TestApp {

@@ -190,14 +190,21 @@ pub enum SmsFormat {
     Twilio,
 }
 
-/// Media storage. Reads `MEDIA_STORE_URL` (`file:///dir`, `s3://bucket/prefix`, `gs://bucket/prefix`;
-/// default a `media` folder in the data directory) and `MEDIA_MAX_FILE_SIZE_MB` (default 5, 1–100).
+/// Media storage. Reads `MEDIA_STORE_URL` (`file:///dir` or `s3://bucket/prefix`; default a `media`
+/// folder in the data directory), `MEDIA_MAX_FILE_SIZE_MB` (default 5, 1–100) and, for S3-compatible
+/// stores, `MEDIA_S3_ENDPOINT`, `MEDIA_S3_REGION`, `MEDIA_S3_ACCESS_KEY_ID` and
+/// `MEDIA_S3_SECRET_ACCESS_KEY` (else the standard `AWS_*` variables of the process).
 #[derive(Clone, Debug)]
 pub struct MediaConfig {
     /// Where uploads are stored; `None` means the data directory.
     pub store_url: Option<url::Url>,
     /// Upload size limit.
     pub max_file_size_mb: u32,
+    /// An S3-compatible service's URL (MinIO, Ceph, GCS interoperability); AWS when unset.
+    pub s3_endpoint: Option<url::Url>,
+    pub s3_region: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
 }
 
 impl MediaConfig {
@@ -205,15 +212,19 @@ impl MediaConfig {
         let store_url = src
             .get("MEDIA_STORE_URL")
             .and_then(|raw| match url::Url::parse(raw) {
-                Ok(u) if matches!(u.scheme(), "file" | "s3" | "gs") => Some(u),
+                Ok(u) if matches!(u.scheme(), "file" | "s3") => Some(u),
                 _ => {
-                    errors.push("MEDIA_STORE_URL", "must be a file://, s3:// or gs:// URL");
+                    errors.push("MEDIA_STORE_URL", "must be a file:// or s3:// URL");
                     None
                 }
             });
         Self {
             store_url,
             max_file_size_mb: parse_num(src, "MEDIA_MAX_FILE_SIZE_MB", 5, (1, 100), errors),
+            s3_endpoint: http_url(src, "MEDIA_S3_ENDPOINT", errors),
+            s3_region: src.get("MEDIA_S3_REGION").map(str::to_owned),
+            s3_access_key_id: src.get("MEDIA_S3_ACCESS_KEY_ID").map(str::to_owned),
+            s3_secret_access_key: src.get("MEDIA_S3_SECRET_ACCESS_KEY").map(Secret::new),
         }
     }
 }

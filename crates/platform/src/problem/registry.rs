@@ -164,6 +164,31 @@ pub const ERROR_IDS: &[ErrorId] = &[
         "no such alert (or not in the caller's scope)",
     ),
     e(
+        "HG-MEDIA-NOT-FOUND",
+        404,
+        "no such photo (or not one the caller may see)",
+    ),
+    e(
+        "HG-MEDIA-TOO-LARGE",
+        413,
+        "the uploaded file is over MEDIA_MAX_FILE_SIZE_MB; nothing was stored",
+    ),
+    e(
+        "HG-MEDIA-TYPE",
+        415,
+        "the uploaded bytes are not a PNG, JPEG or WebP image",
+    ),
+    e(
+        "HG-MEDIA-FORM",
+        415,
+        "an upload that is not multipart/form-data",
+    ),
+    e(
+        "HG-MEDIA-IMAGE",
+        422,
+        "the image is damaged or larger than 8192 pixels a side",
+    ),
+    e(
         "HG-PUSH-DEVICE-NOT-FOUND",
         404,
         "no such push device among the caller's",

@@ -68,7 +68,15 @@ async fn an_unacknowledged_critical_alert_falls_back_from_push_to_sms_to_e_mail(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(mails_to_doctor(&smtp), 1, "then e-mail");
-    let d = deliveries(&w, alert).await;
+    // Recorded once the server has answered, a moment after the message arrived.
+    let doctor = w.doctor_a.id.to_string();
+    let d = deliveries_until(&w, alert, 10, |d| {
+        d.iter()
+            .filter(|x| x["recipient_user_id"] == doctor.as_str())
+            .take(3)
+            .all(|x| x["status"] == "SENT")
+    })
+    .await;
     let mine: Vec<(&str, &str, &str)> = d
         .iter()
         .filter(|x| x["recipient_user_id"] == w.doctor_a.id.to_string())
