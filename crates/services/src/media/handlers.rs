@@ -51,7 +51,10 @@ fn form_error(e: impl std::fmt::Display) -> ApiError {
     tag = "media",
     summary = "Upload a photo of a patient or user (multipart: owner_kind, owner_id, file); its type is read from its bytes",
     request_body(content = MediaUpload, content_type = "multipart/form-data"),
-    responses((status = 201, description = "Stored (Location names it); the owner's record points at it", body = hg_http::openapi::Envelope<MediaObject>))
+    responses(
+        (status = 201, description = "Stored (Location names it); the owner's record points at it", body = hg_http::openapi::Envelope<MediaObject>),
+        (status = 404, description = "No such user or patient among those whose photo the caller may change", body = hg_http::openapi::ErrorDocument),
+    )
 )]
 pub async fn upload(
     State(p): State<Platform>,

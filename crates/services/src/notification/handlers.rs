@@ -173,7 +173,10 @@ pub async fn vapid_key(Extension(s): Extension<super::State>, _caller: Caller) -
     tag = "notifications",
     summary = "The deliveries of an alert the caller may see, in the order they were (or will be) sent",
     params(("alert_id" = Uuid, Query, description = "required")),
-    responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<deliver::Delivery>>))
+    responses(
+        (status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<deliver::Delivery>>),
+        (status = 404, description = "No such alert among the caller's (HG-ALERT-NOT-FOUND)", body = hg_http::openapi::ErrorDocument),
+    )
 )]
 pub async fn deliveries(State(p): State<Platform>, caller: Caller, mut q: QueryParams) -> Answer {
     let alert = q.uuid("alert_id")?;
