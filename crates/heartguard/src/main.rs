@@ -71,7 +71,7 @@ enum Command {
     /// Verify connectivity as the deployment guide asks: database (and its TLS), Redis, RabbitMQ,
     /// the gateway and every component's readiness. Prints one ✓/✗ line per check; exits 1 on any ✗.
     Check,
-    /// Create a development CA and server certificates for PostgreSQL, Redis, RabbitMQ and the gateway.
+    /// Create a development CA and server certificates for PostgreSQL, Redis, RabbitMQ, the gateway and nginx.
     Certs {
         /// Directory to write the certificates into.
         #[arg(long, default_value = "certs", value_name = "DIR")]

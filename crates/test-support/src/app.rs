@@ -47,7 +47,8 @@ pub struct TestApp {
     pub redis: Option<TestRedis>,
     /// RabbitMQ exchange, when the app uses the real RabbitMQ.
     pub broker: Option<TestBroker>,
-    /// The directory account e-mails are written to (`MAIL_SINK_DIR`), removed on drop; they are
+    /// The directory account e-mails are written to (`MAIL_SINK_DIR`; the data directory, with local
+    /// photos, is its `data` folder), removed on drop; they are
     /// sent when the app runs the notification component.
     pub mailbox: std::path::PathBuf,
     /// The test's own database (dropped last).
@@ -97,7 +98,10 @@ impl TestAppBuilder {
         let (private_key, public_key) = test_token_keys();
         let mailbox =
             std::env::temp_dir().join(format!("hg-test-mail-{}", uuid::Uuid::new_v4().simple()));
+        // Photos and anything else a component keeps in its data directory, removed with the mailbox.
+        let data_dir = mailbox.join("data");
         let mut src = EnvSource::from_pairs([
+            ("HEARTGUARD_DATA_DIR", data_dir.display().to_string()),
             ("DATABASE_URL", db.url.clone()),
             ("JWT_PRIVATE_KEY_FILE", private_key),
             ("JWT_PUBLIC_KEY_FILE", public_key),

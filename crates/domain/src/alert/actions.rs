@@ -87,35 +87,46 @@ async fn transition_in(
         }
         (_, None) => None,
     };
-    let from = AlertStatus::parse(&alert.status).ok_or(RecordError::Unavailable)?;
-    let illegal = || RecordError::Unprocessable {
-        id: ILLEGAL,
-        message: format!(
-            "an alert that is {} cannot be {}",
-            alert.status,
-            t.history_action()
-        ),
-    };
-    let to = t.apply(from).ok_or_else(illegal)?;
     // Conditional on the status read: a concurrent transition makes this one illegal, not lost.
-    let changed = sqlx::query!(
-        "update alerts
-            set status = $2, updated_at = now(),
-                acknowledged_at = case when $2 = 'ack' then now() else acknowledged_at end,
-                resolved_at = case when $2 = 'resolved' then now() else resolved_at end,
-                closed_at = case when $2 = 'closed' then now() else closed_at end,
-                escalate_at = case when $2 in ('ack', 'resolved', 'closed') then null else escalate_at end
-          where id = $1 and status = $3",
-        id,
-        to.code(),
-        from.code()
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        return Err(illegal());
-    }
+    // A concurrent change that still allows it (the notifier moving created → notified while a
+    // clinician acknowledges) is read again and the transition applied to the new status.
+    let mut alert = alert;
+    let mut attempts = 0;
+    let (from, to) = loop {
+        let from = AlertStatus::parse(&alert.status).ok_or(RecordError::Unavailable)?;
+        let illegal = || RecordError::Unprocessable {
+            id: ILLEGAL,
+            message: format!(
+                "an alert that is {} cannot be {}",
+                alert.status,
+                t.history_action()
+            ),
+        };
+        let to = t.apply(from).ok_or_else(illegal)?;
+        let changed = sqlx::query!(
+            "update alerts
+                set status = $2, updated_at = now(),
+                    acknowledged_at = case when $2 = 'ack' then now() else acknowledged_at end,
+                    resolved_at = case when $2 = 'resolved' then now() else resolved_at end,
+                    closed_at = case when $2 = 'closed' then now() else closed_at end,
+                    escalate_at = case when $2 in ('ack', 'resolved', 'closed') then null else escalate_at end
+              where id = $1 and status = $3",
+            id,
+            to.code(),
+            from.code()
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            break (from, to);
+        }
+        attempts += 1;
+        if attempts == 3 {
+            return Err(illegal());
+        }
+        alert = visible(tx, caller, id).await?;
+    };
     match t {
         Transition::Ack => {
             sqlx::query!(

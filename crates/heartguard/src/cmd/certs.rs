@@ -1,5 +1,5 @@
-//! `heartguard certs`: a development CA and server certificates for PostgreSQL, Redis, RabbitMQ and the
-//! gateway, keys with mode 600. For trying TLS end to end on one machine; production uses real ones.
+//! `heartguard certs`: a development CA and server certificates for PostgreSQL, Redis, RabbitMQ, the
+//! gateway and nginx, keys with mode 600. For trying TLS end to end; production uses real ones.
 
 use std::path::Path;
 
@@ -9,7 +9,7 @@ use super::Outcome;
 use super::up::write_private_file;
 
 /// Services that get a server certificate.
-const SERVICES: [&str; 4] = ["postgresql", "redis", "rabbitmq", "gateway"];
+const SERVICES: [&str; 5] = ["postgresql", "redis", "rabbitmq", "gateway", "nginx"];
 
 /// Writes `ca.pem`, `ca-key.pem` and `<service>.pem` / `<service>-key.pem` for each service into
 /// `out_dir`, valid for `hosts`.

@@ -426,7 +426,7 @@ fn certs_writes_a_ca_and_server_certificates_with_private_keys() {
     let out = run(&["certs", "--out-dir", dir.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     use std::os::unix::fs::PermissionsExt;
-    for service in ["postgresql", "redis", "rabbitmq", "gateway"] {
+    for service in ["postgresql", "redis", "rabbitmq", "gateway", "nginx"] {
         assert!(
             std::fs::read_to_string(dir.join(format!("{service}.pem")))
                 .unwrap()

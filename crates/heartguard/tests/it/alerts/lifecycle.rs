@@ -135,6 +135,46 @@ async fn an_alert_moves_through_its_lifecycle_and_illegal_steps_are_422() {
 }
 
 #[tokio::test]
+async fn an_acknowledgement_racing_the_notifier_succeeds() {
+    // The notifier moves created → notified in a transaction that commits while a clinician's
+    // acknowledgement waits for the row: the acknowledgement applies to the new status.
+    let w = World::new(&[ALERT]).await;
+    let (_, v) = manual(&w, &w.doctor_a, w.p1, "TACHY", "high").await;
+    let id: Uuid = v["data"]["id"].as_str().unwrap().parse().unwrap();
+    let mut notifier = w.app.db.pool.begin().await.unwrap();
+    sqlx::query("update alerts set status = 'notified' where id = $1 and status = 'created'")
+        .bind(id)
+        .execute(&mut *notifier)
+        .await
+        .unwrap();
+    let ack = {
+        let url = w.app.url(ALERT, &format!("/alerts/{id}/ack"));
+        let req = w
+            .app
+            .client
+            .post(url)
+            .bearer_auth(&w.doctor_a.token)
+            .json(&json!({}));
+        tokio::spawn(async move { req.send().await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    notifier.commit().await.unwrap();
+    let resp = ack.await.unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "ack");
+    let from: Option<String> = sqlx::query_scalar(
+        "select from_status from alert_history where alert_id = $1 and action = 'acknowledged'",
+    )
+    .bind(id)
+    .fetch_one(&w.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(from.as_deref(), Some("notified"));
+}
+
+#[tokio::test]
 async fn fifty_concurrent_triggers_make_one_open_alert_with_fifty_occurrences() {
     let w = World::new(&[ALERT]).await;
     let calls = (0..50).map(|_| manual(&w, &w.doctor_a, w.p1, "TACHY", "medium"));
