@@ -121,8 +121,9 @@ fn time(field: &str, value: &str) -> Result<NaiveTime, RecordError> {
         .map_err(|_| RecordError::invalid(field, "is a time of day as HH:MM"))
 }
 
-/// Validates and stores `user`'s preferences; returns them as stored.
-pub async fn put(
+/// Validates and stores `user`'s preferences; returns them as stored (callers go through
+/// [`super::set_preferences`], which audits).
+pub(crate) async fn put(
     conn: &mut PgConnection,
     user: Uuid,
     input: PreferencesInput,

@@ -50,8 +50,9 @@ pub struct PushDevice {
     pub created_at: DateTime<Utc>,
 }
 
-/// Registers (or refreshes) a subscription of `user`.
-pub async fn register(
+/// Registers (or refreshes) a subscription of `user` (callers go through
+/// [`super::register_push_device`], which audits).
+pub(crate) async fn register(
     conn: &mut PgConnection,
     user: Uuid,
     d: NewPushDevice,
@@ -121,7 +122,11 @@ pub async fn list(conn: &mut PgConnection, user: Uuid) -> Result<Vec<PushDevice>
 }
 
 /// Deactivates one of `user`'s push devices (another user's is 404).
-pub async fn deactivate(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result<(), RecordError> {
+pub(crate) async fn deactivate(
+    conn: &mut PgConnection,
+    user: Uuid,
+    id: Uuid,
+) -> Result<(), RecordError> {
     let n = sqlx::query!(
         "update push_devices set active = false, updated_at = now() where id = $1 and user_id = $2",
         id,
@@ -135,6 +140,19 @@ pub async fn deactivate(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result
         return Err(NOT_FOUND);
     }
     Ok(())
+}
+
+/// The stored subscription of push device `id`.
+pub async fn subscription(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar!("select subscription from push_devices where id = $1", id)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
 }
 
 /// Deactivates a subscription the push service says is gone (404/410).

@@ -6,13 +6,10 @@ use axum::extract::State;
 use chrono::Utc;
 use hg_domain::catalog::AlertLevel;
 use hg_domain::notify::message::{self, Why};
-use hg_domain::notify::{deliver, plan, prefs, push};
-use hg_domain::records::RecordError;
+use hg_domain::notify::{self, deliver, plan, prefs, push};
 use hg_http::list::QueryParams;
 use hg_http::{ApiError, ApiResponse, IdPath, Payload};
 use hg_platform::Platform;
-use hg_platform::audit::Action;
-use hg_platform::auth::PrincipalKind;
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -22,17 +19,6 @@ use crate::common::{Caller, conn};
 
 type Answer = Result<ApiResponse, ApiError>;
 
-/// Notification settings are a staff user's own.
-fn user(caller: &Caller) -> Result<Uuid, RecordError> {
-    if caller.principal.kind() == PrincipalKind::User {
-        Ok(caller.id())
-    } else {
-        Err(RecordError::Forbidden(
-            "notification settings belong to staff and caregiver accounts".into(),
-        ))
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/notifications/preferences",
@@ -41,11 +27,9 @@ fn user(caller: &Caller) -> Result<Uuid, RecordError> {
     responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<prefs::Preferences>))
 )]
 pub async fn preferences(State(p): State<Platform>, caller: Caller) -> Answer {
-    let me = user(&caller)?;
-    let prefs = prefs::get(&mut *conn(&p).await?, me)
-        .await
-        .map_err(hg_platform::db::DbError::from)?;
-    Ok(ApiResponse::ok(prefs))
+    Ok(ApiResponse::ok(
+        notify::my_preferences(&mut *conn(&p).await?, &caller).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -61,21 +45,9 @@ pub async fn set_preferences(
     caller: Caller,
     Payload(b): Payload<prefs::PreferencesInput>,
 ) -> Answer {
-    let me = user(&caller)?;
-    let mut tx = p.db.begin().await.map_err(hg_platform::db::DbError::from)?;
-    let stored = prefs::put(&mut tx, me, b).await?;
-    caller
-        .audit(Action::NotificationPreferencesChange)
-        .entity("user", me)
-        .details(
-            json!({"channels": stored.channels, "quiet_hours": stored.quiet_hours,
-                        "sms_number_set": stored.sms_number.is_some()}),
-        )
-        .record(&mut tx)
-        .await
-        .map_err(RecordError::Db)?;
-    tx.commit().await.map_err(hg_platform::db::DbError::from)?;
-    Ok(ApiResponse::ok(stored))
+    Ok(ApiResponse::ok(
+        notify::set_preferences(&p.db, &caller, b).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -86,9 +58,8 @@ pub async fn set_preferences(
     responses((status = 200, description = "OK", body = hg_http::openapi::Envelope<Vec<push::PushDevice>>))
 )]
 pub async fn push_devices(State(p): State<Platform>, caller: Caller) -> Answer {
-    let me = user(&caller)?;
     Ok(ApiResponse::ok(
-        push::list(&mut *conn(&p).await?, me).await?,
+        notify::my_push_devices(&mut *conn(&p).await?, &caller).await?,
     ))
 }
 
@@ -105,16 +76,7 @@ pub async fn register_push_device(
     caller: Caller,
     Payload(b): Payload<push::NewPushDevice>,
 ) -> Answer {
-    let me = user(&caller)?;
-    let mut tx = p.db.begin().await.map_err(hg_platform::db::DbError::from)?;
-    let device = push::register(&mut tx, me, b).await?;
-    caller
-        .audit(Action::PushDeviceRegister)
-        .entity("push_device", device.id)
-        .record(&mut tx)
-        .await
-        .map_err(RecordError::Db)?;
-    tx.commit().await.map_err(hg_platform::db::DbError::from)?;
+    let device = notify::register_push_device(&p.db, &caller, b).await?;
     Ok(ApiResponse::created(
         format!("/notifications/push-devices/{}", device.id),
         device,
@@ -134,16 +96,7 @@ pub async fn remove_push_device(
     caller: Caller,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<http::StatusCode, ApiError> {
-    let me = user(&caller)?;
-    let mut tx = p.db.begin().await.map_err(hg_platform::db::DbError::from)?;
-    push::deactivate(&mut tx, me, id).await?;
-    caller
-        .audit(Action::PushDeviceRemove)
-        .entity("push_device", id)
-        .record(&mut tx)
-        .await
-        .map_err(RecordError::Db)?;
-    tx.commit().await.map_err(hg_platform::db::DbError::from)?;
+    notify::remove_push_device(&p.db, &caller, id).await?;
     Ok(http::StatusCode::NO_CONTENT)
 }
 
@@ -209,16 +162,10 @@ pub async fn test(
     Extension(s): Extension<super::State>,
     caller: Caller,
 ) -> Answer {
-    let me = user(&caller)?;
+    let me = notify::account(&caller)?;
     let mut c = conn(&p).await?;
-    let prefs = prefs::get(&mut c, me)
-        .await
-        .map_err(hg_platform::db::DbError::from)?;
-    let locale: Option<String> = sqlx::query_scalar!("select locale from users where id = $1", me)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(hg_platform::db::DbError::from)?
-        .flatten();
+    let prefs = notify::my_preferences(&mut c, &caller).await?;
+    let locale = notify::locale(&mut c, me).await?;
     let notice = message::alert_notice(
         Uuid::nil(),
         "TEST",
