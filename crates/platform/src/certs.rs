@@ -20,6 +20,19 @@ pub struct DevCa {
     issuer: Issuer<'static, KeyPair>,
 }
 
+/// Days a server certificate is valid (what browsers accept at most); the CA lasts ten years.
+pub const SERVER_CERT_DAYS: i64 = 397;
+const CA_DAYS: i64 = 3650;
+
+/// Validity from yesterday (clock skew) for `days` days.
+fn validity(params: &mut CertificateParams, days: i64) {
+    use chrono::Datelike;
+    let day = |d: chrono::NaiveDate| rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8);
+    let today = chrono::Utc::now().date_naive();
+    params.not_before = day(today - chrono::Days::new(1));
+    params.not_after = day(today + chrono::Days::new(days as u64));
+}
+
 fn err(e: rcgen::Error) -> String {
     format!("certificate generation failed: {e}")
 }
@@ -29,6 +42,7 @@ impl DevCa {
     pub fn generate(name: &str) -> Result<Self, String> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        validity(&mut params, CA_DAYS);
         params.distinguished_name.push(DnType::CommonName, name);
         params
             .distinguished_name
@@ -69,6 +83,7 @@ impl DevCa {
             hosts.first().copied().unwrap_or("localhost"),
         );
         params.use_authority_key_identifier_extension = true;
+        validity(&mut params, SERVER_CERT_DAYS);
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,

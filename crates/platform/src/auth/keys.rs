@@ -80,6 +80,25 @@ pub struct NewToken {
     pub amr: Vec<String>,
 }
 
+/// The PEM blocks of a file (`-----BEGIN …-----` to `-----END …-----`), each with its armour.
+fn pem_blocks(text: &str) -> Vec<&str> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let Some(end_marker) = rest[start..].find("-----END ") else {
+            break;
+        };
+        let after_end = start + end_marker + "-----END ".len();
+        let Some(close) = rest[after_end..].find("-----") else {
+            break;
+        };
+        let stop = after_end + close + "-----".len();
+        blocks.push(&rest[start..stop]);
+        rest = &rest[stop..];
+    }
+    blocks
+}
+
 impl TokenKeys {
     /// Loads the configured key files. `JWKS_URL` keys are applied by [`TokenKeys::apply_jwks`].
     pub fn load(cfg: &JwtConfig) -> Result<Self, String> {
@@ -103,15 +122,26 @@ impl TokenKeys {
         if let Some(path) = &cfg.public_key_file {
             let pem = std::fs::read_to_string(path)
                 .map_err(|e| format!("JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
-            let public = VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-                format!(
-                    "JWT_PUBLIC_KEY_FILE {}: not an Ed25519 public key ({e})",
+            // Several keys, one after the other, while a key rotation overlaps (docs/runbook.md).
+            let blocks = pem_blocks(&pem);
+            if blocks.is_empty() {
+                return Err(format!(
+                    "JWT_PUBLIC_KEY_FILE {}: no PEM public key in the file",
                     path.display()
-                )
-            })?;
-            let v = Self::verifier(&public)?;
-            if !verifiers.iter().any(|(kid, _, _)| *kid == v.0) {
-                verifiers.push(v);
+                ));
+            }
+            for (i, block) in blocks.iter().enumerate() {
+                let public = VerifyingKey::from_public_key_pem(block).map_err(|e| {
+                    format!(
+                        "JWT_PUBLIC_KEY_FILE {}: key #{} is not an Ed25519 public key ({e})",
+                        path.display(),
+                        i + 1
+                    )
+                })?;
+                let v = Self::verifier(&public)?;
+                if !verifiers.iter().any(|(kid, _, _)| *kid == v.0) {
+                    verifiers.push(v);
+                }
             }
         }
         Ok(Self {
@@ -340,6 +370,43 @@ mod tests {
         let mut tampered = token.clone();
         tampered.insert(tampered.find('.').unwrap() + 5, 'x');
         assert_eq!(a.verify(&tampered), Err(TokenError::Invalid));
+        std::fs::remove_dir_all(d1).unwrap();
+        std::fs::remove_dir_all(d2).unwrap();
+    }
+
+    #[test]
+    fn a_public_key_file_with_two_keys_accepts_both_during_a_rotation() {
+        let (old, d1) = keys();
+        let (new, d2) = keys();
+        let both = d1.join("both.pem");
+        let pems =
+            [d1.join("p.pem"), d2.join("p.pem")].map(|p| std::fs::read_to_string(p).unwrap());
+        std::fs::write(&both, pems.join("")).unwrap();
+        let verifier = |file: &std::path::Path| {
+            TokenKeys::load(&JwtConfig {
+                private_key_file: None,
+                public_key_file: Some(file.to_owned()),
+                jwks_url: None,
+                issuer: "heartguard".into(),
+                audience: "heartguard-api".into(),
+                access_ttl: Duration::from_secs(900),
+            })
+        };
+        let during = verifier(&both).unwrap();
+        let after = verifier(&d2.join("p.pem")).unwrap();
+        let (old_token, old_claims) = token_for(&old);
+        let (new_token, new_claims) = token_for(&new);
+        assert_eq!(during.verify(&old_token).unwrap(), old_claims);
+        assert_eq!(during.verify(&new_token).unwrap(), new_claims);
+        assert_eq!(after.verify(&old_token), Err(TokenError::Invalid));
+        assert_eq!(after.verify(&new_token).unwrap(), new_claims);
+        std::fs::write(&both, format!("{}junk\n", pems[0])).unwrap();
+        assert_eq!(
+            verifier(&both).unwrap().verify(&old_token).unwrap(),
+            old_claims
+        );
+        std::fs::write(&both, "not a key").unwrap();
+        assert!(verifier(&both).err().unwrap().contains("no PEM public key"));
         std::fs::remove_dir_all(d1).unwrap();
         std::fs::remove_dir_all(d2).unwrap();
     }

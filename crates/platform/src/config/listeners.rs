@@ -380,7 +380,7 @@ pub(super) fn api_keys(
 }
 
 /// How the admin component (machine 1) reaches the gateway. Reads `MICROSERVICES_GATEWAY_URL` (default
-/// `http://127.0.0.1:<GATEWAY_PORT>`), `MICROSERVICES_API_KEY` and, for an HTTPS gateway with its own
+/// `http://<GATEWAY_BIND_HOST>:<GATEWAY_PORT>`, loopback for an unspecified address), `MICROSERVICES_API_KEY` and, for an HTTPS gateway with its own
 /// CA, `MICROSERVICES_GATEWAY_CA_CERT`.
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
@@ -399,12 +399,13 @@ impl EdgeConfig {
         http: &HttpConfig,
         errors: &mut ConfigError,
     ) -> Self {
+        // Unset, the gateway of this machine: where it listens (loopback when on every interface).
         let gateway_url = http_url(src, "MICROSERVICES_GATEWAY_URL", errors).unwrap_or_else(|| {
-            url::Url::parse(&format!(
-                "http://127.0.0.1:{}",
-                http.port(Component::Gateway)
-            ))
-            .expect("a literal URL parses")
+            let mut addr = http.bind_addr(Component::Gateway);
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
+            }
+            url::Url::parse(&format!("http://{addr}")).expect("a socket address makes a URL")
         });
         let api_key = api_keys(src, "MICROSERVICES_API_KEY", env, errors)
             .into_iter()

@@ -161,6 +161,24 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_url_defaults_to_where_this_machine_s_gateway_listens() {
+        let url = |pairs: &[(&str, &str)]| load(pairs).unwrap().edge.gateway_url.to_string();
+        assert_eq!(url(&[]), "http://127.0.0.1:5000/");
+        assert_eq!(
+            url(&[("GATEWAY_BIND_HOST", "10.0.0.2"), ("GATEWAY_PORT", "5100")]),
+            "http://10.0.0.2:5100/"
+        );
+        assert_eq!(url(&[("BIND_HOST", "0.0.0.0")]), "http://127.0.0.1:5000/");
+        assert_eq!(
+            url(&[
+                ("GATEWAY_BIND_HOST", "10.0.0.2"),
+                ("MICROSERVICES_GATEWAY_URL", "http://gw.internal:5000")
+            ]),
+            "http://gw.internal:5000/"
+        );
+    }
+
+    #[test]
     fn short_api_key_is_refused_naming_the_variable() {
         let err = load(&[
             ("HEARTGUARD_ENV", "production"),
